@@ -1,0 +1,66 @@
+"""Resolve what settings name — architectures, feature sets, the plan — into objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, time
+
+from architectures import registry
+from architectures.registry import ArchitectureSpec
+from factory.data.market import MarketData
+from factory.evaluation.engine import EvalParams
+from factory.plan import DataProfile, Expansion, expand
+from factory.settings import EvaluationSettings, Settings
+from features.registry import FeatureSet, feature_sets, get_feature_set
+
+
+def architectures(names: list[str] | None = None) -> list[ArchitectureSpec]:
+    if not names:
+        return registry.available()
+    return [registry.get(n) for n in names]
+
+
+def pipelines(names: list[str] | None = None) -> list[FeatureSet]:
+    if not names:
+        return list(feature_sets().values())
+    return [get_feature_set(n) for n in names]
+
+
+def profile(data: MarketData) -> DataProfile:
+    """Columns present (with at least one value) and history length of the data."""
+    present = frozenset(c for c in data.columns if data.bars[c].notna().any())
+    return DataProfile(columns=present, n_bars=len(data.timestamps), n_assets=len(data.assets))
+
+
+def plan(
+    settings: Settings, data: DataProfile | None, prior: Mapping[str, str] | None = None
+) -> Expansion:
+    p = settings.plan
+    return expand(
+        architectures(p.architectures),
+        pipelines(p.feature_sets),
+        p.lookbacks,
+        selections=p.feature_selection,
+        data=data,
+        min_train=settings.evaluation.min_train,
+        budget=p.budget,
+        max_grid=p.max_grid,
+        prior=prior,
+    )
+
+
+def eval_params(e: EvaluationSettings) -> EvalParams:
+    return EvalParams(
+        horizon=e.horizon,
+        retrain_every=e.retrain_every,
+        window=e.window,
+        train_window=e.train_window,
+        min_train=e.min_train,
+        purge=e.purge_bars,
+        embargo=e.embargo,
+        cost_bps=e.cost_bps,
+        start=None if e.start is None else datetime.combine(e.start, time()),
+        seed=e.seed,
+        max_train_samples=e.max_train_samples,
+        time_budget_s=e.time_budget_s,
+    )

@@ -1,0 +1,141 @@
+"""``factory arch list|show|check``."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from factory.cli.output import Format, console, print_csv, print_json, print_table
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _grid_size(grid: dict[str, tuple[object, ...]]) -> int:
+    return math.prod(len(v) for v in grid.values()) if grid else 1
+
+
+@app.command("list")
+def list_(format: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """Registered architectures (built-in and plugins) and unavailable plugins."""
+    from architectures import registry
+
+    rows = [
+        {
+            "name": s.name,
+            "version": s.version,
+            "family": s.family,
+            "input": s.input,
+            "output": s.tags.output,
+            "per_asset": s.tags.per_asset,
+            "grid_size": _grid_size(dict(s.param_grid)),
+            "source": s.source,
+            "entry_point": s.entry_point,
+            "description": s.description,
+        }
+        for s in registry.available()
+    ]
+    bad = [
+        {"name": u.name, "entry_point": u.entry_point, "error": u.error}
+        for u in registry.unavailable()
+    ]
+    if format is Format.json:
+        print_json({"architectures": rows, "unavailable": bad})
+        return
+    frame = pd.DataFrame(rows)
+    if format is Format.csv:
+        print_csv(frame)
+        return
+    print_table(
+        frame,
+        columns=[
+            "name",
+            "version",
+            "family",
+            "input",
+            "output",
+            "grid_size",
+            "source",
+            "description",
+        ],
+        formats={"version": "d", "grid_size": "d"},
+        title="architectures",
+    )
+    for u in bad:
+        console.print(f"[yellow]unavailable[/] {u['name']} ({u['entry_point']}): {u['error']}")
+
+
+@app.command()
+def show(name: str, format: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """One architecture's spec: tags, defaults, grid."""
+    from dataclasses import asdict
+
+    from architectures import registry
+
+    s = registry.get(name)
+    payload = {
+        "name": s.name,
+        "version": s.version,
+        "entry_point": s.entry_point,
+        "source": s.source,
+        "description": s.description,
+        "tags": asdict(s.tags),
+        "default_params": dict(s.default_params),
+        "param_grid": {k: list(v) for k, v in s.param_grid.items()},
+        "test_params": dict(s.test_params),
+    }
+    if format is Format.json:
+        print_json(payload)
+        return
+    console.print(f"[bold]{s.key}[/]  {s.description}")
+    console.print(f"entry point: {s.entry_point}  ({s.source})")
+    for key, value in payload["tags"].items():  # type: ignore[union-attr]
+        console.print(f"  {key:<20} {value}")
+    console.print("defaults:    " + ", ".join(f"{k}={v}" for k, v in s.default_params.items()))
+    console.print(
+        "param grid:  " + (", ".join(f"{k}={list(v)}" for k, v in s.param_grid.items()) or "(none)")
+    )
+
+
+@app.command()
+def check(name: str, format: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """Run the architecture contract checks (the same ones the test suite runs)."""
+    from architectures import registry
+    from architectures.testing import check_architecture
+    from scheduler.backends import single_thread
+
+    single_thread()
+    spec = registry.get(name)
+    results = check_architecture(spec)
+    passed = all(r.passed or r.skipped for r in results)
+    if format is Format.json:
+        print_json(
+            {
+                "architecture": spec.key,
+                "passed": passed,
+                "checks": [
+                    {
+                        "name": r.name,
+                        "passed": r.passed,
+                        "skipped": r.skipped,
+                        "message": r.message,
+                        "seconds": r.seconds,
+                    }
+                    for r in results
+                ],
+            }
+        )
+    else:
+        for r in results:
+            mark = (
+                "[yellow]skip[/]"
+                if r.skipped
+                else ("[green]ok[/]  " if r.passed else "[red]FAIL[/]")
+            )
+            console.print(f"{mark} {r.name:<32} {r.seconds:6.2f}s  {r.message}", highlight=False)
+        n_fail = sum(1 for r in results if not (r.passed or r.skipped))
+        console.print(f"{spec.key}: {len(results) - n_fail}/{len(results)} checks passed")
+    if not passed:
+        raise typer.Exit(1)

@@ -1,0 +1,93 @@
+"""Printing results as a rich table, JSON or CSV (``--format``).
+
+JSON output is one object per command with a documented shape (docs/user-guide.md);
+numbers are plain JSON numbers, timestamps ISO 8601 strings, NaN becomes null.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe Python value."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if value is pd.NaT:
+        return None
+    return value
+
+
+def print_json(payload: Mapping[str, Any]) -> None:
+    sys.stdout.write(json.dumps(plain(payload), indent=2) + "\n")
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [plain(r) for r in frame.reset_index().to_dict("records")]
+
+
+def print_csv(frame: pd.DataFrame) -> None:
+    frame.to_csv(sys.stdout, index=False, float_format="%.6g")
+
+
+def fmt(value: Any, spec: str = ".3f") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value):
+            return "-"
+        return format(value, spec)
+    if isinstance(value, pd.Timestamp | datetime):
+        return f"{value:%Y-%m-%d}" if value.hour == value.minute == 0 else f"{value:%Y-%m-%d %H:%M}"
+    return str(value)
+
+
+def print_table(
+    frame: pd.DataFrame,
+    *,
+    title: str | None = None,
+    formats: Mapping[str, str] | None = None,
+    columns: Sequence[str] | None = None,
+    caption: str | None = None,
+) -> None:
+    formats = formats or {}
+    cols = list(columns or frame.columns)
+    table = Table(title=title, caption=caption, header_style="bold")
+    for c in cols:
+        numeric = pd.api.types.is_numeric_dtype(frame[c].dtype) and not pd.api.types.is_bool_dtype(
+            frame[c].dtype
+        )
+        table.add_column(c, justify="right" if numeric else "left", overflow="fold")
+    for _, row in frame[cols].iterrows():
+        table.add_row(*[fmt(row[c], formats.get(c, ".3f")) for c in cols])
+    console.print(table)

@@ -1,0 +1,380 @@
+"""``factory init|configs|evaluate|rate|promote|rebalance|leaderboard|prune``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from factory.cli.output import (
+    Format,
+    console,
+    fmt,
+    plain,
+    print_csv,
+    print_json,
+    print_table,
+    records,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command()(configs)
+    app.command()(evaluate)
+    app.command()(rate)
+    app.command()(promote)
+    app.command()(rebalance)
+    app.command()(leaderboard)
+    app.command()(prune)
+
+
+def init(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="settings file to write")] = Path("factory.toml"),
+    force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+) -> None:
+    """Write an annotated factory.toml with every default and create the database."""
+    from factory.cli import make_app
+    from factory.settings import default_toml
+
+    if path.exists() and not force:
+        console.print(f"{path} exists; keeping it (use --force to overwrite)")
+    else:
+        path.write_text(default_toml())
+        console.print(f"wrote {path}")
+    a = make_app(ctx)
+    _ = a.db
+    console.print(f"database ready: {a.db.describe()}")
+
+
+def _expansion(ctx: typer.Context, *, with_data: bool = True):  # type: ignore[no-untyped-def]
+    from factory import catalog
+    from factory.cli import make_app
+    from factory.storage.bars import load_market_data
+
+    a = make_app(ctx)
+    data = None
+    if with_data:
+        try:
+            data = load_market_data(a.db, assets=a.settings.data.assets or None)
+        except LookupError:
+            data = None
+    profile = catalog.profile(data) if data is not None else None
+    return a, data, catalog.plan(a.settings, profile)
+
+
+def configs(
+    ctx: typer.Context,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="print the funnel: dimensions, exclusions and reasons")
+    ] = False,
+    format: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Expand the plan into configs (against the stored data, if any)."""
+    _, data, exp = _expansion(ctx)
+    rows = [
+        {
+            "config_id": c.config_id,
+            "architecture": c.architecture,
+            "arch_version": c.arch_version,
+            "family": c.family,
+            "feature_set": c.feature_set,
+            "lookback": c.lookback,
+            "feature_selection": c.feature_selection,
+            "params": c.param_dict,
+        }
+        for c in exp.configs
+    ]
+    exclusions = [{"rule": e.rule, "reason": e.reason, "count": e.count} for e in exp.exclusions]
+    if format is Format.json:
+        print_json(
+            {
+                "candidates": exp.candidates,
+                "dimensions": dict(exp.dimensions),
+                "exclusions": exclusions,
+                "total": len(exp.configs),
+                "by_architecture": exp.by_architecture(),
+                "by_feature_set": exp.by_feature_set(),
+                "data": None
+                if data is None
+                else {"assets": len(data.assets), "bars": len(data.timestamps)},
+                "configs": rows,
+            }
+        )
+        return
+    if format is Format.csv:
+        frame = pd.DataFrame(rows)
+        frame["params"] = [str(p) for p in frame["params"]]
+        print_csv(frame)
+        return
+    if explain:
+        d = exp.dimensions
+        console.print(
+            f"[bold]{d['architectures']}[/] architectures x [bold]{d['feature_sets']}[/] feature sets x "
+            f"[bold]{d['lookbacks']}[/] lookbacks x params x [bold]{d['selections']}[/] selections "
+            f"= [bold]{exp.candidates}[/] candidates"
+        )
+        if data is None:
+            console.print("[yellow]no data stored: data-feasibility rules not applied[/]")
+        for e in sorted(exp.exclusions, key=lambda e: (e.rule, -e.count)):
+            console.print(f"  - {e.count:>4}  {e.rule}: {e.reason}")
+        console.print(f"= [bold]{len(exp.configs)}[/] configs")
+        console.print(
+            "by architecture: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(exp.by_architecture().items()))
+        )
+        console.print(
+            "by feature set:  "
+            + ", ".join(f"{k} {v}" for k, v in sorted(exp.by_feature_set().items()))
+        )
+        return
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        console.print("the plan yields no configs")
+        return
+    frame["params"] = [" ".join(f"{k}={v}" for k, v in p.items()) for p in frame["params"]]
+    print_table(
+        frame,
+        columns=[
+            "config_id",
+            "family",
+            "architecture",
+            "feature_set",
+            "lookback",
+            "feature_selection",
+            "params",
+        ],
+        formats={"lookback": "d"},
+        title=f"{len(frame)} configs",
+    )
+
+
+def evaluate(
+    ctx: typer.Context,
+    backend: Annotated[str | None, typer.Option(help="ray or serial (default: settings)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="parallel workers (default: settings)")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="join this Ray cluster instead of starting one")
+    ] = None,
+    arch: Annotated[
+        list[str] | None, typer.Option("--arch", help="only these architectures")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="evaluate at most this many configs")
+    ] = None,
+    retry_failed: Annotated[bool, typer.Option(help="evaluate failed configs again")] = False,
+    force: Annotated[bool, typer.Option(help="re-evaluate configs that are up to date")] = False,
+    format: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Walk-forward evaluate every pending config (resumes: up-to-date configs are skipped)."""
+    from factory import catalog
+    from factory.cli import make_app
+    from factory.storage.bars import load_market_data
+    from scheduler.backends import make_backend
+    from scheduler.sweep import run_sweep
+
+    a = make_app(
+        ctx,
+        **{
+            "scheduler.backend": backend,
+            "scheduler.workers": workers,
+            "scheduler.address": address,
+        },
+    )
+    data = load_market_data(a.db, assets=a.settings.data.assets or None)
+    exp = catalog.plan(a.settings, catalog.profile(data))
+    chosen = [c for c in exp.configs if not arch or c.architecture in arch]
+    if limit:
+        chosen = chosen[:limit]
+    s = a.settings.scheduler
+    if format is not Format.json:
+        console.print(
+            f"{len(chosen)} configs on {len(data.assets)} assets x {len(data.timestamps)} bars; "
+            f"backend {s.backend} ({s.address or f'{s.workers} local workers'}); database {a.db.describe()}"
+        )
+    be = make_backend(s.backend, workers=s.workers, address=s.address)
+    try:
+        report = run_sweep(
+            a.db,
+            a.settings,
+            data,
+            chosen,
+            be,
+            a.clock,
+            retry_failed=retry_failed,
+            force=force,
+            progress=format is not Format.json,
+        )
+    finally:
+        be.shutdown()
+    payload = {
+        "evaluated": report.evaluated,
+        "failed": report.failed,
+        "skipped": report.skipped,
+        "seconds": round(report.seconds, 3),
+        "failures": [{"config_id": c, "error": e} for c, e in report.failures],
+    }
+    if format is Format.json:
+        print_json(payload)
+        return
+    console.print(
+        f"evaluated {report.evaluated}, failed {report.failed}, skipped {report.skipped} (up to date) "
+        f"in {report.seconds:.1f} s"
+    )
+    for cid, err in report.failures:
+        console.print(f"  [red]failed[/] {cid}: {err}", highlight=False)
+
+
+def rate(
+    ctx: typer.Context,
+    force: Annotated[
+        bool, typer.Option(help="recompute this 5-minute snapshot if it exists")
+    ] = False,
+    format: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Rate every evaluated config and store a snapshot (one per 5 minutes)."""
+    from factory.cli import make_app
+    from factory.jobs import rate_job
+
+    a = make_app(ctx)
+    out = rate_job(a, force=force)
+    snap = out.snapshot
+    payload = {"snapshot": snap.__dict__, "reused": out.reused}
+    if format is Format.json:
+        print_json(payload)
+        return
+    verb = "reused" if out.reused else "stored"
+    console.print(
+        f"{verb} rating snapshot {snap.time_key}: {snap.n_configs} configs rated as of {fmt(snap.as_of)}; "
+        f"effective trials {fmt(snap.n_trials_effective, '.1f')}, PBO {fmt(snap.pbo, '.2f')}"
+    )
+
+
+def promote(
+    ctx: typer.Context,
+    format: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Run today's promotion cycle (once per UTC day; a second run shows the first)."""
+    from factory.cli import make_app
+    from factory.jobs import promote_job
+
+    a = make_app(ctx)
+    out = promote_job(a)
+    c = out.cycle
+    if format is Format.json:
+        print_json(
+            {
+                "cycle": {
+                    "time_key": c.time_key,
+                    "at": c.at,
+                    "active": list(c.active),
+                    "note": c.note,
+                },
+                "decisions": records(out.decisions.drop(columns=["cycle_id"])),
+                "reused": out.reused,
+            }
+        )
+        return
+    verb = "existing" if out.reused else "new"
+    console.print(f"{verb} promotion cycle {c.time_key}: {len(c.active)} active. {c.note}")
+    d = out.decisions
+    if not d.empty:
+        print_table(
+            d[d["action"] != "skipped"],
+            columns=["action", "config_id", "rank", "score", "reason"],
+            formats={"rank": ".0f"},
+        )
+
+
+def rebalance(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option(help="recompute the rebalance of this bar date")] = False,
+    format: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Target weights for the latest bar from the live set's signals (table + CSV export)."""
+    from factory.cli import make_app
+    from factory.jobs import rebalance_job
+
+    a = make_app(ctx)
+    out = rebalance_job(a, force=force)
+    r = out.rebalance
+    if format is Format.json:
+        print_json({"rebalance": r.__dict__, "reused": out.reused})
+        return
+    verb = "existing" if out.reused else "new"
+    console.print(
+        f"{verb} rebalance for {r.time_key}: {r.n_active} configs voted, gross {r.gross:.3f}"
+    )
+    if r.note:
+        console.print(f"note: {r.note}")
+    if r.weights:
+        print_table(
+            pd.DataFrame({"asset": list(r.weights), "weight": list(r.weights.values())}),
+            formats={"weight": "+.4f"},
+        )
+    console.print(f"export: {r.export_path}")
+
+
+def leaderboard(
+    ctx: typer.Context,
+    top: Annotated[int, typer.Option(min=1, help="rows to show")] = 20,
+    format: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """The latest rating snapshot: rank, metrics, deflated Sharpe, eligibility, status."""
+    from factory.cli import make_app
+    from factory.leaderboard import COLUMNS, leaderboard
+
+    a = make_app(ctx)
+    lb = leaderboard(a.db)
+    if lb is None:
+        raise LookupError("no rating snapshot yet: run `factory rate`")
+    table = lb.table.head(top).reset_index()
+    cols = [c for c in COLUMNS if c in table.columns]
+    if format is Format.json:
+        print_json(
+            {
+                "snapshot": plain(lb.snapshot.__dict__),
+                "active": list(lb.active),
+                "rows": records(table[cols].set_index("rank")),
+            }
+        )
+        return
+    if format is Format.csv:
+        print_csv(table[cols])
+        return
+    s = lb.snapshot
+    caption = (
+        f"snapshot {s.time_key}, as of {fmt(s.as_of)}; {s.n_configs} configs, effective trials "
+        f"{fmt(s.n_trials_effective, '.1f')}, PBO {fmt(s.pbo, '.2f')}. Sharpe annualised; DSR = P(true Sharpe > 0) after deflating for trials."
+    )
+    print_table(
+        table,
+        columns=[c for c in cols if c not in ("params", "n_obs")],
+        formats={
+            "rank": "d",
+            "lookback": "d",
+            "sharpe_all": "+.2f",
+            "sharpe_90": "+.2f",
+            "max_drawdown": ".1%",
+            "win_rate": ".1%",
+            "dsr": ".2f",
+            "score": ".3f",
+        },
+        title=f"leaderboard (top {min(top, len(lb.table))} of {len(lb.table)})",
+        caption=caption,
+    )
+
+
+def prune(ctx: typer.Context) -> None:
+    """Delete old artifacts beyond the retention setting (never those of live configs)."""
+    from factory.cli import make_app
+    from factory.jobs import prune_job
+
+    a = make_app(ctx)
+    out = prune_job(a)
+    console.print(f"pruned {out.deleted} artifacts; {out.kept_active} live configs untouched")

@@ -1,0 +1,40 @@
+"""`factory data import` and friends: files or generated frames -> validated -> stored."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from factory.data.loader import list_input_files, load_file, validate_frame
+from factory.data.schema import Kind
+from factory.storage.bars import Frame, ImportResult, store_frames
+from factory.storage.database import Database
+
+
+def import_path(db: Database, path: Path, *, kind: Kind = "bars", at: datetime) -> ImportResult:
+    """Import a file (long form) or a directory of per-asset files. Every file is validated
+    before anything is written; the write is one transaction."""
+    files = list_input_files(path)
+    per_asset = path.is_dir()
+    frames = [
+        Frame(str(f), kind, load_file(f, kind, asset_from_name=per_asset).frame) for f in files
+    ]
+    return store_frames(db, frames, source=str(path), at=at)
+
+
+def import_frame(
+    db: Database, frame: pd.DataFrame, *, kind: Kind, source: str, at: datetime
+) -> ImportResult:
+    """Import an in-memory long frame (sample data, synthetic data) through the same
+    validation as files."""
+    canonical = validate_frame(source, frame, kind)
+    return store_frames(db, [Frame(source, kind, canonical)], source=source, at=at)
+
+
+def import_frames(
+    db: Database, frames: Sequence[tuple[Kind, pd.DataFrame]], *, source: str, at: datetime
+) -> list[ImportResult]:
+    return [import_frame(db, f, kind=k, source=source, at=at) for k, f in frames]

@@ -1,0 +1,326 @@
+"""Read and validate input files into canonical long frames.
+
+Every problem raises `DataValidationError` naming the file, the first offending row and the
+rule; callers write nothing unless every file of an import validated (see
+`factory.data.importer`). The canonical frame has columns ``timestamp`` (naive UTC,
+``datetime64[ns]``), ``asset`` (str) and float64 value columns, sorted by (timestamp, asset).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from factory.data.errors import DataValidationError
+from factory.data.schema import (
+    BAR_OPTIONAL,
+    BAR_REQUIRED,
+    IGNORED,
+    KEY,
+    PRICES,
+    SENTIMENT_OPTIONAL,
+    SENTIMENT_REQUIRED,
+    Kind,
+    normalise_column,
+)
+
+SUFFIXES = (".csv", ".parquet", ".pq")
+_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+_ASSET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._^=-]*$")
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """One validated input file."""
+
+    path: Path
+    kind: Kind
+    frame: pd.DataFrame  # canonical long frame
+
+
+def list_input_files(path: Path) -> list[Path]:
+    """``path`` itself, or the .csv/.parquet files of directory ``path`` (sorted)."""
+    if not path.exists():
+        raise DataValidationError(str(path), "missing file", "no such file or directory")
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
+        if not files:
+            raise DataValidationError(
+                str(path), "empty directory", "no .csv or .parquet files in it"
+            )
+        return files
+    if path.suffix.lower() not in SUFFIXES:
+        raise DataValidationError(
+            str(path),
+            "unsupported format",
+            f"expected .csv or .parquet, got {path.suffix or 'no suffix'!r}",
+        )
+    return [path]
+
+
+def load_file(path: Path, kind: Kind, *, asset_from_name: bool) -> LoadedFile:
+    """Read and validate one file. ``asset_from_name``: the file holds one asset named by
+    its stem (directory import) and has no ``asset`` column."""
+    name = str(path)
+    raw = _read_raw(path)
+    if raw.empty:
+        raise DataValidationError(name, "empty file", "no data rows")
+    raw.columns = [normalise_column(c) for c in raw.columns]
+    dup_cols = raw.columns[raw.columns.duplicated()].tolist()
+    if dup_cols:
+        raise DataValidationError(name, "duplicate column", f"column {dup_cols[0]!r} appears twice")
+    if asset_from_name:
+        if "asset" in raw.columns:
+            raise DataValidationError(
+                name,
+                "unknown column",
+                "a per-asset file takes its asset from the file name; drop the 'asset' column",
+            )
+        if not _ASSET.match(path.stem):
+            raise DataValidationError(
+                name, "invalid asset name", f"file name {path.stem!r} is not a valid asset symbol"
+            )
+        raw.insert(0, "asset", path.stem)
+    return LoadedFile(path, kind, validate_frame(name, raw, kind))
+
+
+def validate_frame(name: str, raw: pd.DataFrame, kind: Kind) -> pd.DataFrame:
+    """Apply every rule to a raw long frame (strings or numbers) and return the canonical
+    frame. ``name`` is what errors call the source."""
+    if raw.empty:
+        raise DataValidationError(name, "empty file", "no data rows")
+    raw = raw.reset_index(drop=True)
+    raw.columns = [normalise_column(c) for c in raw.columns]
+    _check_columns(name, raw, kind)
+    frame = _convert(name, raw, kind)
+    _check_duplicates(name, frame)
+    return frame.sort_values(list(KEY), kind="stable").reset_index(drop=True)
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    name = str(path)
+    try:
+        if path.suffix.lower() == ".csv":
+            if path.stat().st_size == 0:
+                raise DataValidationError(name, "empty file", "the file is empty")
+            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        table = pd.read_parquet(path)
+        return table.reset_index() if _has_meaningful_index(table) else table
+    except DataValidationError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataValidationError(name, "empty file", "the file is empty") from None
+    except Exception as exc:  # parser errors of every kind
+        raise DataValidationError(name, "unreadable file", f"{type(exc).__name__}: {exc}") from None
+
+
+def _has_meaningful_index(table: pd.DataFrame) -> bool:
+    return not isinstance(table.index, pd.RangeIndex) or table.index.name is not None
+
+
+def _expected_columns(kind: Kind) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if kind == "bars":
+        return (*KEY, *BAR_REQUIRED), (*BAR_OPTIONAL, *IGNORED)
+    if kind == "sentiment":
+        return (*KEY, *SENTIMENT_REQUIRED), SENTIMENT_OPTIONAL
+    return KEY, ()
+
+
+def _check_columns(name: str, raw: pd.DataFrame, kind: Kind) -> None:
+    required, optional = _expected_columns(kind)
+    missing = [c for c in required if c not in raw.columns]
+    if missing:
+        raise DataValidationError(
+            name,
+            "missing column",
+            f"{', '.join(repr(c) for c in missing)} required for {kind} "
+            f"(columns present: {', '.join(map(str, raw.columns))})",
+        )
+    if kind == "onchain":
+        if len(raw.columns) <= len(KEY):
+            raise DataValidationError(
+                name, "missing column", "on-chain data needs at least one metric column"
+            )
+        bad = [c for c in raw.columns if not re.match(r"^[a-z][a-z0-9_]*$", c)]
+        if bad:
+            raise DataValidationError(
+                name, "invalid column name", f"{bad[0]!r}: use letters, digits and _"
+            )
+        return
+    unknown = [c for c in raw.columns if c not in required and c not in optional]
+    if unknown:
+        raise DataValidationError(
+            name,
+            "unknown column",
+            f"{unknown[0]!r} is not a {kind} column (allowed: {', '.join((*required, *optional))})",
+        )
+
+
+def _convert(name: str, raw: pd.DataFrame, kind: Kind) -> pd.DataFrame:
+    out = pd.DataFrame(index=raw.index)
+    out["timestamp"] = _parse_timestamps(name, raw["timestamp"])
+    asset = raw["asset"].astype(str).str.strip()
+    bad = ~asset.str.match(_ASSET.pattern)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataValidationError(
+            name,
+            "invalid asset",
+            f"asset {raw['asset'].iloc[row]!r} is empty or has invalid characters",
+            row + 1,
+        )
+    out["asset"] = asset
+    value_cols = [c for c in raw.columns if c not in (*KEY, *IGNORED)]
+    for col in value_cols:
+        out[col] = _parse_numbers(name, raw[col], col)
+    if kind == "bars":
+        _check_bars(name, out)
+    elif kind == "sentiment":
+        _check_finite(name, out, ["score"], "NaN or inf value")
+    return out
+
+
+def _parse_timestamps(name: str, col: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        ts = col
+        if getattr(ts.dt, "tz", None) is not None:
+            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+        missing = ts.isna().to_numpy()
+        if missing.any():
+            row = int(np.flatnonzero(missing)[0])
+            raise DataValidationError(name, "unparseable timestamp", "missing timestamp", row + 1)
+        return ts.astype("datetime64[ns]")
+    text = col.astype(str).str.strip()
+    aware = text.str.contains(_OFFSET, regex=True).to_numpy()
+    if aware.any() and not aware.all():
+        minority = aware if aware.sum() < (~aware).sum() else ~aware
+        row = int(np.flatnonzero(minority)[0])
+        raise DataValidationError(
+            name,
+            "mixed-timezone timestamps",
+            f"{text.iloc[row]!r} {'has' if aware[row] else 'lacks'} a UTC offset while "
+            f"{'most' if minority.sum() * 2 < len(minority) else 'other'} rows do not "
+            "(use all naive UTC or all with an offset)",
+            row + 1,
+        )
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=bool(aware.all()))
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataValidationError(
+            name,
+            "unparseable timestamp",
+            f"{text.iloc[row]!r} is not an ISO 8601 date or date-time (e.g. 2020-01-31 or 2020-01-31T21:00:00Z)",
+            row + 1,
+        )
+    if aware.all():
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed.astype("datetime64[ns]")
+
+
+def _parse_numbers(name: str, col: pd.Series, label: str) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        return col.astype("float64")
+    text = col.astype(str).str.strip()
+    values = pd.to_numeric(text, errors="coerce")
+    blank = text.str.lower().isin(["", "nan", "na", "null", "none"])
+    bad = (values.isna() & ~blank).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataValidationError(
+            name, "non-numeric value", f"column {label!r} holds {text.iloc[row]!r}", row + 1
+        )
+    return values.astype("float64")
+
+
+def _first(mask: np.ndarray) -> int | None:
+    idx = np.flatnonzero(mask)
+    return int(idx[0]) if idx.size else None
+
+
+def _describe_row(frame: pd.DataFrame, row: int) -> str:
+    return f"asset {frame['asset'].iloc[row]} at {frame['timestamp'].iloc[row]:%Y-%m-%d %H:%M:%S}"
+
+
+def _check_finite(name: str, frame: pd.DataFrame, cols: list[str], rule: str) -> None:
+    for col in cols:
+        row = _first(~np.isfinite(frame[col].to_numpy()))
+        if row is not None:
+            raise DataValidationError(
+                name,
+                rule,
+                f"column {col!r} is {frame[col].iloc[row]} for {_describe_row(frame, row)}",
+                row + 1,
+            )
+
+
+def _check_bars(name: str, f: pd.DataFrame) -> None:
+    _check_finite(name, f, list(PRICES), "NaN or inf price")
+    for col in PRICES:
+        row = _first(f[col].to_numpy() <= 0)
+        if row is not None:
+            raise DataValidationError(
+                name,
+                "non-positive price",
+                f"{col}={f[col].iloc[row]} for {_describe_row(f, row)}",
+                row + 1,
+            )
+    o, h, lo, c = (f[k].to_numpy() for k in PRICES)
+    row = _first(h < lo)
+    if row is not None:
+        raise DataValidationError(
+            name,
+            "high < low",
+            f"high={h[row]} < low={lo[row]} for {_describe_row(f, row)}",
+            row + 1,
+        )
+    for label, values in (("close", c), ("open", o)):
+        row = _first((values < lo) | (values > h))
+        if row is not None:
+            raise DataValidationError(
+                name,
+                f"{label} outside [low, high]",
+                f"{label}={values[row]} not in [{lo[row]}, {h[row]}] for {_describe_row(f, row)}",
+                row + 1,
+            )
+    vol = f["volume"].to_numpy()
+    row = _first(~np.isfinite(vol))
+    if row is not None:
+        raise DataValidationError(
+            name, "missing volume", f"volume is {vol[row]} for {_describe_row(f, row)}", row + 1
+        )
+    row = _first(vol < 0)
+    if row is not None:
+        raise DataValidationError(
+            name, "negative volume", f"volume={vol[row]} for {_describe_row(f, row)}", row + 1
+        )
+    for col in ("bid_size", "ask_size", "trades"):
+        if col in f:
+            row = _first(f[col].to_numpy() < 0)
+            if row is not None:
+                raise DataValidationError(
+                    name,
+                    f"negative {col}",
+                    f"{col}={f[col].iloc[row]} for {_describe_row(f, row)}",
+                    row + 1,
+                )
+
+
+def _check_duplicates(name: str, frame: pd.DataFrame) -> None:
+    dup = frame.duplicated(subset=list(KEY), keep="first").to_numpy()
+    row = _first(dup)
+    if row is not None:
+        first = frame.index[
+            (frame["timestamp"] == frame["timestamp"].iloc[row])
+            & (frame["asset"] == frame["asset"].iloc[row])
+        ][0]
+        raise DataValidationError(
+            name,
+            "duplicate (timestamp, asset)",
+            f"{_describe_row(frame, row)} also appears in row {int(first) + 1}",
+            row + 1,
+        )

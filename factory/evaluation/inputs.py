@@ -1,0 +1,34 @@
+"""Build the shared evaluation inputs of a feature set from market data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from factory.data.market import MarketData
+from factory.evaluation.engine import EvalInputs
+from features.cache import FeatureCache
+from features.frame import FeatureFrame
+from features.registry import FeatureSet
+
+
+def compute_features(
+    data: MarketData, fs: FeatureSet, cache_dir: str | Path | None = None
+) -> FeatureFrame:
+    """The feature frame of ``fs`` on ``data`` — from the on-disk cache when this data
+    version was computed before (by any process), else computed and cached."""
+    panel = data.panel()
+    if cache_dir is None:
+        return fs(panel)
+    return FeatureCache(Path(cache_dir)).get_or_compute(fs, panel)
+
+
+def build_inputs(
+    data: MarketData, fs: FeatureSet, cache_dir: str | Path | None = None
+) -> EvalInputs:
+    frame = compute_features(data, fs, cache_dir)
+    values = frame.values.astype(np.float32, copy=False)
+    frame = FeatureFrame(values, frame.timestamps, frame.assets, frame.names)
+    close = data.panel()["close"].reindex(columns=list(frame.assets)).to_numpy(dtype=np.float64)
+    return EvalInputs(frame, close)

@@ -1,0 +1,242 @@
+"""The jobs the CLI runs by hand and the daemon runs on a timer: rate, promote, rebalance,
+prune. Each is idempotent for its time key (a second run for the same key returns what
+the first decided unless ``force``) and records a row in ``runs``.
+
+Time keys: a rating snapshot per 5 minutes (``2026-11-22T03:05``), a promotion cycle per
+UTC day (``2026-11-22``), a rebalance per bar date (``2018-12-31``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from factory.app import App
+from factory.portfolio import TargetPortfolio, target_weights
+from factory.storage import decisions
+from factory.storage.bars import last_bar_ts
+from factory.storage.results import (
+    artifacts_for,
+    compute_costs,
+    evaluation_states,
+    latest_signals,
+    load_configs,
+    load_returns,
+    mark_pruned,
+)
+from rating.engine import Ratings, rate
+from rating.promotion import PromotionCycle, decide_promotions
+
+
+def snapshot_key(now: datetime) -> str:
+    return f"{now:%Y-%m-%dT%H}:{now.minute - now.minute % 5:02d}"
+
+
+def cycle_key(now: datetime) -> str:
+    return f"{now:%Y-%m-%d}"
+
+
+def rebalance_key(bar_ts: datetime) -> str:
+    return f"{bar_ts:%Y-%m-%d}"
+
+
+class NothingToDo(RuntimeError):
+    """A job lacks its inputs (no evaluations, no active set...); the message says what to run."""
+
+
+# -- rate ----------------------------------------------------------------------------------
+def compute_ratings(app: App) -> Ratings:
+    """Rate every evaluated config from the stored returns (failed ones included, as failed)."""
+    db = app.db
+    returns = load_returns(db, "net_return")
+    states = evaluation_states(db)
+    failed = sorted(cid for cid, st in states.items() if st.status == "failed")
+    if returns.empty and not failed:
+        raise NothingToDo("no evaluated configs yet: run `factory evaluate` first")
+    for cid in failed:
+        if cid not in returns.columns:
+            returns[cid] = float("nan")
+    turnover = load_returns(db, "turnover").reindex(index=returns.index, columns=returns.columns)
+    cycle = decisions.latest_cycle(db)
+    return rate(
+        returns,
+        policy=app.settings.rating.policy(),
+        active=cycle.active if cycle else (),
+        compute_cost=compute_costs(db),
+        turnover=turnover,
+        failed=failed,
+    )
+
+
+@dataclass(frozen=True)
+class RateOutcome:
+    snapshot: decisions.SnapshotInfo
+    reused: bool
+
+
+def rate_job(app: App, *, force: bool = False) -> RateOutcome:
+    now = app.now()
+    key = snapshot_key(now)
+    existing = decisions.snapshot_by_key(app.db, key)
+    if existing is not None and not force:
+        return RateOutcome(existing, reused=True)
+    ratings = compute_ratings(app)
+    decisions.save_snapshot(app.db, ratings, time_key=key, at=now)
+    decisions.record_run(
+        app.db, "rate", key, status="done", at=now, detail=f"{len(ratings.table)} configs"
+    )
+    snap = decisions.snapshot_by_key(app.db, key)
+    assert snap is not None
+    return RateOutcome(snap, reused=False)
+
+
+# -- promote -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PromoteOutcome:
+    cycle: decisions.CycleInfo
+    decisions: pd.DataFrame
+    reused: bool
+    result: PromotionCycle | None = None
+
+
+def promote_job(app: App, *, force: bool = False) -> PromoteOutcome:
+    now = app.now()
+    key = cycle_key(now)
+    db = app.db
+    existing = decisions.cycle_by_key(db, key)
+    if existing is not None and not force:
+        return PromoteOutcome(existing, decisions.cycle_decisions(db, existing.id), reused=True)
+    if existing is not None:
+        raise NothingToDo(
+            f"a promotion cycle for {key} already exists; cycles are never rewritten "
+            "(the next one runs on the next UTC day)"
+        )
+    ratings = compute_ratings(app)
+    snapshot_id = decisions.save_snapshot(db, ratings, time_key=snapshot_key(now), at=now)
+    cycle = decide_promotions(ratings, decisions.incumbents(db), now, app.settings.rating.policy())
+    cycle_id = decisions.save_cycle(db, cycle, time_key=key, snapshot_id=snapshot_id)
+    decisions.record_run(db, "promote", key, status="done", at=now, detail=cycle.note)
+    info = decisions.cycle_by_key(db, key)
+    assert info is not None
+    return PromoteOutcome(info, decisions.cycle_decisions(db, cycle_id), reused=False, result=cycle)
+
+
+# -- rebalance -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RebalanceOutcome:
+    rebalance: decisions.RebalanceInfo
+    reused: bool
+    portfolio: TargetPortfolio | None = None
+
+
+def rebalance_job(app: App, *, force: bool = False) -> RebalanceOutcome:
+    db = app.db
+    now = app.now()
+    bar_ts = last_bar_ts(db)
+    if bar_ts is None:
+        raise NothingToDo("no bars stored: import data first")
+    key = rebalance_key(bar_ts)
+    existing = decisions.rebalance_by_key(db, key)
+    if existing is not None and not force:
+        return RebalanceOutcome(existing, reused=True)
+    cycle = decisions.latest_cycle(db)
+    notes: list[str] = []
+    if cycle is None:
+        raise NothingToDo("no promotion cycle yet: run `factory promote` first")
+    active = list(cycle.active)
+    signals = (
+        latest_signals(db, active)
+        if active
+        else pd.DataFrame(columns=["config_id", "asset", "ts", "signal"])
+    )
+    fresh = signals[signals["ts"] == pd.Timestamp(bar_ts)]
+    stale = sorted(set(active) - set(fresh["config_id"]))
+    if stale:
+        notes.append(
+            f"{len(stale)} active config(s) have no signal at {key} and do not vote: {', '.join(stale)}"
+        )
+    if not active:
+        notes.append(f"the live set is empty ({cycle.note})")
+    wide = (
+        fresh.pivot(index="config_id", columns="asset", values="signal")
+        if not fresh.empty
+        else pd.DataFrame()
+    )
+    portfolio = target_weights(
+        wide,
+        gross_limit=app.settings.portfolio.gross_limit,
+        max_weight=app.settings.portfolio.max_weight,
+    )
+    if portfolio.note:
+        notes.append(portfolio.note)
+    export = write_export(app.output_dir, key, portfolio)
+    decisions.save_rebalance(
+        db,
+        time_key=key,
+        bar_ts=bar_ts,
+        at=now,
+        cycle_id=cycle.id,
+        n_active=portfolio.n_configs,
+        weights=portfolio.weights,
+        gross=portfolio.gross,
+        note="; ".join(notes),
+        export_path=str(export),
+    )
+    decisions.record_run(
+        db, "rebalance", key, status="done", at=now, detail=f"gross {portfolio.gross:.3f}"
+    )
+    info = decisions.rebalance_by_key(db, key)
+    assert info is not None
+    return RebalanceOutcome(info, reused=False, portfolio=portfolio)
+
+
+def write_export(directory: Path, key: str, portfolio: TargetPortfolio) -> Path:
+    """``rebalance-<date>.csv`` (asset, weight, ensemble_signal), written atomically."""
+    path = directory / f"rebalance-{key}.csv"
+    frame = pd.DataFrame(
+        {
+            "asset": portfolio.weights.index,
+            "weight": portfolio.weights.to_numpy(),
+            "ensemble_signal": portfolio.ensemble.reindex(portfolio.weights.index).to_numpy(),
+        }
+    )
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".rebalance-", suffix=".csv")
+    with os.fdopen(fd, "w") as fh:
+        frame.to_csv(fh, index=False, float_format="%.8f")
+    os.replace(tmp, path)
+    return path
+
+
+# -- prune ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PruneOutcome:
+    deleted: int
+    kept_active: int
+
+
+def prune_job(app: App) -> PruneOutcome:
+    """Delete all but the newest ``artifact_retention`` artifacts of each config; never
+    touch the artifacts of configs in the live set."""
+    keep = app.settings.artifact_retention
+    db = app.db
+    cycle = decisions.latest_cycle(db)
+    active = set(cycle.active) if cycle else set()
+    if keep <= 0:
+        return PruneOutcome(0, len(active))
+    doomed = []
+    for cid in load_configs(db).index:
+        if cid in active:
+            continue
+        doomed.extend(artifacts_for(db, cid)[:-keep])
+    # Mark first, delete after: a crash in between leaves orphan files, never rows that
+    # point at missing files.
+    mark_pruned(db, [a.id for a in doomed])
+    for art in doomed:
+        app.store.delete(art.uri)
+    deleted = len(doomed)
+    return PruneOutcome(deleted, len(active))

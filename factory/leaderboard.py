@@ -1,0 +1,70 @@
+"""The leaderboard: the latest rating snapshot joined with what each config is and whether
+it is live. Shared by the CLI (and, later, the HTTP API and reports)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from factory.storage import decisions
+from factory.storage.database import Database
+from factory.storage.results import evaluation_states, load_configs
+
+COLUMNS = (
+    "rank",
+    "config_id",
+    "family",
+    "architecture",
+    "feature_set",
+    "lookback",
+    "params",
+    "status",
+    "sharpe_all",
+    "sharpe_90",
+    "max_drawdown",
+    "win_rate",
+    "dsr",
+    "score",
+    "eligible",
+    "gate",
+    "n_obs",
+)
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    snapshot: decisions.SnapshotInfo
+    table: pd.DataFrame  # indexed by config_id, ordered by rank
+    active: tuple[str, ...]
+
+
+def leaderboard(db: Database) -> Leaderboard | None:
+    snap = decisions.latest_snapshot(db)
+    if snap is None:
+        return None
+    ratings = decisions.snapshot_table(db, snap.id)
+    configs = load_configs(db, list(ratings.index))
+    states = evaluation_states(db)
+    cycle = decisions.latest_cycle(db)
+    active = cycle.active if cycle else ()
+    table = ratings.join(
+        configs[
+            ["family", "architecture", "feature_set", "lookback", "params", "feature_selection"]
+        ]
+    )
+    table["status"] = [
+        "active"
+        if cid in active
+        else ("failed" if states.get(cid) and states[cid].status == "failed" else "")
+        for cid in table.index
+    ]
+    table["params"] = [_short_params(p) for p in table["params"]]
+    return Leaderboard(snap, table.sort_values("rank"), tuple(active))
+
+
+def _short_params(params: str) -> str:
+    import json
+
+    values = json.loads(params) if params else {}
+    return " ".join(f"{k}={v}" for k, v in sorted(values.items()))

@@ -1,0 +1,249 @@
+"""From registered architectures to concrete model configurations.
+
+A `ModelConfig` is frozen: architecture (name and version), lookback, feature set (name and
+version), feature selection and hyperparameters. Its id is a content hash of exactly those
+fields, so expanding the plan again after a new architecture is registered only *adds*
+configs; nothing already rated changes identity.
+
+`expand` applies the plan's rules in a fixed order and records every exclusion with its
+reason, so `factory configs --explain` can print the funnel:
+
+1. family restriction — an architecture declares the feature sets it can read
+   (``tags.feature_sets``; e.g. series models read only the return series of ``ohlcv``);
+   feature selection does not apply to series models.
+2. infeasible data — a feature set needs columns the data lacks (sentiment, on-chain,
+   order book), or a lookback is too long for the history available.
+3. prior performance — configs the caller names (e.g. repeatedly failing) with a reason.
+4. compute budget — the most expensive configs beyond ``budget`` are dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from architectures.registry import ArchitectureSpec
+from features.registry import FeatureSet
+
+SELECTIONS = ("none", "correlation", "l1", "rfe")
+
+
+def _canonical(value: Any) -> Any:
+    """JSON-stable form of a parameter value (tuples and lists hash alike)."""
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One concrete configuration. ``params`` holds only the values the plan set (sorted
+    name/value pairs); the architecture's defaults fill the rest."""
+
+    architecture: str
+    arch_version: int
+    family: str
+    lookback: int
+    feature_set: str
+    feature_set_version: int
+    params: tuple[tuple[str, Any], ...] = ()
+    feature_selection: str = "none"
+
+    @property
+    def config_id(self) -> str:
+        """12 hex characters of the sha256 of the canonical JSON of the identity fields."""
+        return _hash(self.identity())
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "architecture": self.architecture,
+            "arch_version": self.arch_version,
+            "lookback": self.lookback,
+            "feature_set": self.feature_set,
+            "feature_set_version": self.feature_set_version,
+            "feature_selection": self.feature_selection,
+            "params": {k: _canonical(v) for k, v in self.params},
+        }
+
+    @property
+    def param_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def label(self) -> str:
+        """Readable name: ``lightgbm/ohlcv/L30 num_leaves=7``."""
+        extra = " ".join(f"{k}={v}" for k, v in self.params)
+        sel = "" if self.feature_selection == "none" else f"/sel={self.feature_selection}"
+        return f"{self.architecture}/{self.feature_set}/L{self.lookback}{sel}" + (
+            f" {extra}" if extra else ""
+        )
+
+    def params_json(self) -> str:
+        return json.dumps(dict(self.params), sort_keys=True)
+
+
+def _hash(payload: Mapping[str, Any]) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    rule: str  # family restriction | infeasible data | prior performance | compute budget
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """The result of expanding a plan: configs plus the funnel that explains the count."""
+
+    configs: tuple[ModelConfig, ...]
+    candidates: int
+    exclusions: tuple[Exclusion, ...]
+    dimensions: Mapping[str, int] = field(default_factory=dict)
+
+    def by_architecture(self) -> dict[str, int]:
+        return dict(Counter(c.architecture for c in self.configs))
+
+    def by_feature_set(self) -> dict[str, int]:
+        return dict(Counter(c.feature_set for c in self.configs))
+
+
+@dataclass(frozen=True)
+class DataProfile:
+    """What the plan needs to know about the data: its columns and the history length."""
+
+    columns: frozenset[str]
+    n_bars: int
+    n_assets: int
+
+
+def param_combinations(
+    spec: ArchitectureSpec, max_grid: int = 0
+) -> list[tuple[tuple[str, Any], ...]]:
+    """The Cartesian product of ``spec.param_grid`` as sorted name/value tuples (at most
+    ``max_grid`` combinations when it is positive, taken in grid order)."""
+    names = sorted(spec.param_grid)
+    if not names:
+        return [()]
+    combos = [
+        tuple(zip(names, values, strict=True))
+        for values in itertools.product(*(spec.param_grid[n] for n in names))
+    ]
+    return combos[:max_grid] if max_grid > 0 else combos
+
+
+def expand(
+    specs: Sequence[ArchitectureSpec],
+    feature_sets: Sequence[FeatureSet],
+    lookbacks: Sequence[int],
+    *,
+    selections: Sequence[str] = ("none",),
+    data: DataProfile | None = None,
+    min_train: int = 0,
+    budget: int | None = None,
+    max_grid: int = 0,
+    prior: Mapping[str, str] | None = None,
+) -> Expansion:
+    """Expand architectures x feature sets x lookbacks x params x selections into configs,
+    applying the exclusion rules in order (see the module docstring)."""
+    unknown = set(selections) - set(SELECTIONS)
+    if unknown:
+        raise ValueError(f"unknown feature selection {sorted(unknown)}; choose from {SELECTIONS}")
+    excluded: Counter[tuple[str, str]] = Counter()
+    kept: list[tuple[ModelConfig, float]] = []
+    candidates = 0
+    for spec in specs:
+        combos = param_combinations(spec, max_grid)
+        for fs in feature_sets:
+            for lookback in lookbacks:
+                for params in combos:
+                    for selection in selections:
+                        candidates += 1
+                        config = ModelConfig(
+                            architecture=spec.name,
+                            arch_version=spec.version,
+                            family=spec.family,
+                            lookback=int(lookback),
+                            feature_set=fs.name,
+                            feature_set_version=fs.version,
+                            params=params,
+                            feature_selection=selection,
+                        )
+                        rule, reason = _exclusion(spec, fs, config, data, min_train, prior)
+                        if rule:
+                            excluded[(rule, reason)] += 1
+                            continue
+                        kept.append((config, spec.tags.cost_hint * lookback))
+    if budget is not None and len(kept) > budget:
+        # Drop the most expensive first; ties broken by id so the cut is deterministic.
+        kept.sort(key=lambda item: (item[1], item[0].config_id))
+        dropped = len(kept) - budget
+        excluded[
+            ("compute budget", f"budget of {budget} configs: the {dropped} most expensive dropped")
+        ] += dropped
+        kept = kept[:budget]
+    configs = tuple(sorted((c for c, _ in kept), key=_sort_key))
+    exclusions = tuple(Exclusion(rule, reason, n) for (rule, reason), n in excluded.items())
+    dimensions = {
+        "architectures": len(specs),
+        "feature_sets": len(feature_sets),
+        "lookbacks": len(lookbacks),
+        "selections": len(selections),
+    }
+    return Expansion(configs, candidates, exclusions, dimensions)
+
+
+def _sort_key(c: ModelConfig) -> tuple[Any, ...]:
+    return (
+        c.family,
+        c.architecture,
+        c.feature_set,
+        c.lookback,
+        c.feature_selection,
+        json.dumps(c.params, default=str),
+    )
+
+
+def _exclusion(
+    spec: ArchitectureSpec,
+    fs: FeatureSet,
+    config: ModelConfig,
+    data: DataProfile | None,
+    min_train: int,
+    prior: Mapping[str, str] | None,
+) -> tuple[str, str]:
+    allowed = spec.tags.feature_sets
+    if allowed is not None and fs.name not in allowed:
+        return (
+            "family restriction",
+            f"{spec.name} reads only {', '.join(allowed)} ({spec.input} input)",
+        )
+    if spec.input == "series" and config.feature_selection != "none":
+        return "family restriction", "feature selection does not apply to series models"
+    if data is not None:
+        missing = fs.missing(sorted(data.columns))
+        if missing:
+            return (
+                "infeasible data",
+                f"{fs.name} needs {', '.join(sorted(missing))}, which the data lacks",
+            )
+        if config.lookback + min_train >= data.n_bars:
+            return "infeasible data", (
+                f"lookback {config.lookback} + min_train {min_train} needs more than the "
+                f"{data.n_bars} bars stored"
+            )
+    if prior and config.config_id in prior:
+        return "prior performance", prior[config.config_id]
+    return "", ""
+
+
+def configs_from_ids(configs: Iterable[ModelConfig], ids: Iterable[str]) -> list[ModelConfig]:
+    by_id = {c.config_id: c for c in configs}
+    return [by_id[i] for i in ids if i in by_id]

@@ -1,0 +1,55 @@
+"""From the active configs' latest signals to the day's target weights (pure functions).
+
+1. ensemble: per asset, the equal-weight mean of the active configs' signals (a config
+   without a view on an asset does not vote on it);
+2. positions: the ensemble signal per asset, equally weighted across the assets with a
+   view — the same sizing the evaluation used for each config (``signal / n_assets``);
+3. risk limits: each |weight| at most ``max_weight``, then the whole book scaled down so
+   that gross exposure (sum of |weights|) is at most ``gross_limit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class TargetPortfolio:
+    weights: pd.Series  # asset -> weight
+    ensemble: pd.Series  # asset -> mean signal of the active configs
+    n_configs: int
+    gross: float
+    note: str = ""
+
+
+def ensemble_signals(signals: pd.DataFrame) -> pd.Series:
+    """``signals``: configs x assets (NaN = no view). Mean over configs per asset."""
+    return signals.mean(axis=0, skipna=True).dropna()
+
+
+def target_weights(
+    signals: pd.DataFrame, *, gross_limit: float = 1.0, max_weight: float = 1.0
+) -> TargetPortfolio:
+    if gross_limit <= 0 or max_weight <= 0:
+        raise ValueError("gross_limit and max_weight must be positive")
+    if signals.empty:
+        return TargetPortfolio(
+            pd.Series(dtype=float), pd.Series(dtype=float), 0, 0.0, "no active config has a signal"
+        )
+    ens = ensemble_signals(signals).clip(-1.0, 1.0)
+    if ens.empty:
+        return TargetPortfolio(
+            pd.Series(dtype=float), ens, len(signals), 0.0, "no asset has a signal"
+        )
+    w = ens / len(ens)
+    w = w.clip(-max_weight, max_weight)
+    gross = float(np.abs(w).sum())
+    note = ""
+    if gross > gross_limit:
+        w = w * (gross_limit / gross)
+        note = f"scaled by {gross_limit / gross:.3f} to the gross limit {gross_limit}"
+        gross = float(np.abs(w).sum())
+    return TargetPortfolio(w.sort_index(), ens.sort_index(), len(signals), gross, note)

@@ -1,0 +1,383 @@
+"""Settings: ``factory.toml`` + ``FACTORY_*`` environment variables, every default embedded.
+
+Precedence, highest first: explicit overrides (CLI flags) > environment > file > defaults.
+
+* The file is ``$FACTORY_CONFIG`` if set, else ``./factory.toml`` if it exists; no file is
+  needed at all.
+* Top-level keys map to ``FACTORY_<KEY>`` (``FACTORY_DB_URL``); section keys to
+  ``FACTORY_<SECTION>__<KEY>`` (``FACTORY_EVALUATION__COST_BPS=10``).
+* Unknown keys are rejected with the file, the section and a "did you mean" hint.
+
+Relative paths (database file, artifacts, outputs, cache) are relative to the working
+directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import date, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from rating.policy import RatingPolicy
+
+CONFIG_ENV = "FACTORY_CONFIG"
+DEFAULT_CONFIG_FILE = "factory.toml"
+
+
+class SettingsError(ValueError):
+    """A settings file or variable is invalid; the message names the source and key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSettings(Section):
+    """Which stored bars the factory works on."""
+
+    assets: list[str] = Field(
+        default_factory=list, description="restrict to these assets; empty = all"
+    )
+    frequency: str = Field(
+        "1D", description="bar frequency of the stored data (pandas offset alias)"
+    )
+
+
+class PlanSettings(Section):
+    """How architectures expand into configs."""
+
+    architectures: list[str] = Field(
+        default_factory=list, description="architectures to expand; empty = every registered one"
+    )
+    lookbacks: list[int] = Field(default_factory=lambda: [7, 14, 30, 60, 90])
+    feature_sets: list[str] = Field(
+        default_factory=list, description="feature pipelines to use; empty = every registered one"
+    )
+    feature_selection: list[str] = Field(
+        default_factory=lambda: ["none"],
+        description="feature selection methods to expand: none, correlation, l1, rfe",
+    )
+    budget: int = Field(486, ge=1, description="most configs the plan may yield")
+    max_grid: int = Field(
+        0, ge=0, description="most param combinations per architecture; 0 = the whole grid"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> PlanSettings:
+        if any(lb < 1 for lb in self.lookbacks):
+            raise ValueError("lookbacks must be positive")
+        return self
+
+
+class EvaluationSettings(Section):
+    """Walk-forward evaluation. All lengths are in bars."""
+
+    horizon: int = Field(1, ge=1, description="label = forward return over this many bars")
+    retrain_every: int = Field(63, ge=1, description="refit the model every this many bars")
+    window: Literal["expanding", "rolling"] = "expanding"
+    train_window: int = Field(1260, ge=10, description="training bars of a rolling window")
+    min_train: int = Field(504, ge=10, description="bars of history before the first prediction")
+    purge: int | None = Field(
+        None, ge=0, description="bars dropped before each test block; default = horizon"
+    )
+    embargo: int = Field(0, ge=0, description="extra bars dropped after the purge")
+    cost_bps: float = Field(
+        5.0, ge=0, description="cost per unit of |position change|, in basis points"
+    )
+    start: date | None = Field(None, description="first bar to predict (default: after min_train)")
+    seed: int = 0
+    max_train_samples: int = Field(
+        200_000, ge=100, description="most pooled training samples per fit (the newest are kept)"
+    )
+    time_budget_s: float = Field(
+        3600.0, gt=0, description="seconds a config may take before it fails"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> EvaluationSettings:
+        if self.purge is not None and self.purge < self.horizon:
+            raise ValueError(
+                f"purge ({self.purge}) must be at least horizon ({self.horizon}): a shorter purge "
+                "trains on labels not yet known when the block is predicted"
+            )
+        return self
+
+    @property
+    def purge_bars(self) -> int:
+        return self.horizon if self.purge is None else self.purge
+
+
+_POLICY = RatingPolicy()
+
+
+class RatingSettings(Section):
+    """Rating, eligibility and promotion (every key is documented in docs/metrics.md)."""
+
+    periods_per_year: int = Field(_POLICY.periods_per_year, ge=1)
+    windows: list[int] = Field(
+        default_factory=lambda: list(_POLICY.windows), description="trailing Sharpe windows (bars)"
+    )
+    min_overlap: int = Field(
+        _POLICY.min_overlap, ge=2, description="common bars needed for a correlation"
+    )
+    weights: dict[str, float] = Field(
+        default_factory=lambda: dict(_POLICY.weights),
+        description="composite score weights by metric",
+    )
+    score_method: Literal["rank", "zscore"] = _POLICY.score_method
+    winsor_quantile: float = _POLICY.winsor_quantile
+    min_track_record: int = Field(
+        _POLICY.min_track_record, description="out-of-sample bars before a config is eligible"
+    )
+    max_drawdown_limit: float = Field(
+        _POLICY.max_drawdown_limit, description="largest tolerated drawdown (fraction)"
+    )
+    dsr_threshold: float = Field(
+        _POLICY.dsr_threshold, description="deflated Sharpe needed to enter the live set"
+    )
+    dsr_exit_threshold: float = Field(
+        _POLICY.dsr_exit_threshold, description="deflated Sharpe an incumbent must keep"
+    )
+    min_active: int = _POLICY.min_active
+    max_active: int = _POLICY.max_active
+    top_k: int = Field(
+        _POLICY.top_k, description="target size of the live set, within [min_active, max_active]"
+    )
+    correlation_cap: float = Field(
+        _POLICY.correlation_cap, description="skip candidates more correlated than this"
+    )
+    exit_rank_multiple: float = Field(
+        _POLICY.exit_rank_multiple, description="incumbents stay while rank <= this x target"
+    )
+    min_holding_days: float = Field(_POLICY.min_holding.total_seconds() / 86400, ge=0)
+    compute_pbo: bool = _POLICY.compute_pbo
+    pbo_partitions: int = _POLICY.pbo_partitions
+    pbo_max_combinations: int | None = _POLICY.pbo_max_combinations
+
+    @model_validator(mode="after")
+    def _check(self) -> RatingSettings:
+        self.policy()  # RatingPolicy validates the combination and names the bad keys
+        return self
+
+    def policy(self) -> RatingPolicy:
+        values = self.model_dump()
+        values["windows"] = tuple(values["windows"])
+        values["min_holding"] = timedelta(days=values.pop("min_holding_days"))
+        return RatingPolicy(**values)
+
+
+class PortfolioSettings(Section):
+    """From active signals to target weights."""
+
+    gross_limit: float = Field(1.0, gt=0, description="sum of |weights| at most this")
+    max_weight: float = Field(1.0, gt=0, le=1, description="|weight| of one asset at most this")
+
+
+class SchedulerSettings(Section):
+    """Where evaluations run."""
+
+    backend: Literal["ray", "serial"] = "ray"
+    address: str | None = Field(None, description="Ray cluster address; none = start Ray locally")
+    workers: int = Field(2, ge=1, description="local Ray CPUs / parallel tasks")
+
+
+class Settings(BaseSettings):
+    """All settings. Build with `load_settings`, not directly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FACTORY_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    db_url: str = Field("sqlite:///factory.db", description="SQLAlchemy URL of the database")
+    artifacts: str = Field(
+        "artifacts", description="artifact store: a directory (fsspec URLs later)"
+    )
+    artifact_retention: int = Field(
+        3, ge=0, description="newest artifacts kept per config (0 = all); active configs keep all"
+    )
+    output_dir: str = Field("out", description="where rebalance files and reports are written")
+    cache_dir: str = Field(".factory-cache", description="feature cache directory")
+    data: DataSettings = Field(default_factory=DataSettings)
+    plan: PlanSettings = Field(default_factory=PlanSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    rating: RatingSettings = Field(default_factory=RatingSettings)
+    portfolio: PortfolioSettings = Field(default_factory=PortfolioSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with dotted-key overrides applied and validated, e.g.
+        ``with_overrides(**{"scheduler.backend": "serial"})``."""
+        data = self.model_dump()
+        for dotted, value in overrides.items():
+            if value is None:
+                continue
+            target = data
+            *parents, leaf = dotted.split(".")
+            for p in parents:
+                target = target[p]
+            target[leaf] = value
+        try:
+            return _validate_plain(data)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc, "command-line options")) from None
+
+
+_FILE_DATA: ContextVar[Mapping[str, Any]] = ContextVar(
+    "factory_settings_file", default=MappingProxyType({})
+)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Feeds the parsed TOML file (held in a context variable by `load_settings`)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _FILE_DATA.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_DATA.get())
+
+
+def _validate_plain(data: Mapping[str, Any]) -> Settings:
+    # model_validate does not read the environment (only __init__ does), so an
+    # already-resolved dict stays as it is.
+    return Settings.model_validate(data)
+
+
+@contextmanager
+def _file_data(data: Mapping[str, Any]) -> Iterator[None]:
+    token = _FILE_DATA.set(data)
+    try:
+        yield
+    finally:
+        _FILE_DATA.reset(token)
+
+
+def config_path(path: str | Path | None = None) -> Path | None:
+    """The settings file in use: ``path``, else ``$FACTORY_CONFIG``, else ./factory.toml if
+    present, else None."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.exists() else None
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from defaults, the file, the environment and ``overrides`` (dotted keys,
+    e.g. ``**{"scheduler.backend": "serial"}``; ``None`` values are ignored)."""
+    file = config_path(path)
+    data: dict[str, Any] = {}
+    if file is not None:
+        if not file.exists():
+            raise SettingsError(
+                f"settings file {file} does not exist (from {CONFIG_ENV} or --config)"
+            )
+        try:
+            data = tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{file}: invalid TOML: {exc}") from None
+        # Validate the file alone first so that its errors name the file.
+        try:
+            Settings.model_validate(data)  # model_validate reads no environment
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc, str(file))) from None
+    try:
+        with _file_data(data):
+            settings = Settings()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, "FACTORY_* environment variables")) from None
+    dotted = {k: v for k, v in overrides.items() if v is not None}
+    return settings.with_overrides(**dotted) if dotted else settings
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid settings in {source}:"]
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        where = f"[{'.'.join(loc[:-1])}] {loc[-1]}" if len(loc) > 1 else (loc[0] if loc else "?")
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(loc[:-1])
+            close = difflib.get_close_matches(loc[-1], known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+            lines.append(f"  unknown key {where}{hint}")
+        else:
+            lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _known_keys(section: list[str]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in section:
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def default_toml() -> str:
+    """The annotated ``factory.toml`` that ``factory init`` writes (all defaults)."""
+    s = Settings.model_construct()
+    lines = [
+        "# Model Factory settings. Every key is optional: the defaults below are built in.",
+        "# Environment variables override this file: FACTORY_DB_URL, FACTORY_EVALUATION__COST_BPS, ...",
+        "",
+    ]
+    sections: list[tuple[str, BaseModel]] = []
+    for name, field in Settings.model_fields.items():
+        value = getattr(s, name, field.default)
+        if isinstance(value, BaseModel):
+            sections.append((name, value))
+            continue
+        if field.description:
+            lines.append(f"# {field.description}")
+        lines.append(f"{name} = {_toml_value(value)}")
+    for name, model in sections:
+        lines.append("")
+        doc = (type(model).__doc__ or "").strip().split("\n")[0]
+        lines.append(f"[{name}]  # {doc}")
+        for key, field in type(model).model_fields.items():
+            value = getattr(model, key)
+            comment = f"  # {field.description}" if field.description else ""
+            if value is None:
+                lines.append(f"# {key} = ...{comment}")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}{comment}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, date):
+        return value.isoformat()
+    return repr(value)

@@ -1,0 +1,280 @@
+"""Bars and auxiliary series in and out of the database.
+
+Writes are all-or-nothing: an import validates every file first, then checks them against
+what is stored and writes everything in one transaction. Re-importing bars already stored
+is a no-op; new bars append; a bar that exists with *different* values is rejected
+(history is point-in-time: a silent revision would change results already rated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, func, insert, select
+
+from factory.data.errors import DataValidationError
+from factory.data.market import MarketData
+from factory.data.schema import BAR_OPTIONAL, BAR_REQUIRED, PANEL_PREFIX, Kind
+from factory.storage.database import Database, bulk_upsert, read_frame, table
+from factory.storage.schema import AuxValue, Bar, Import
+
+# An auxiliary value (sentiment, on-chain) stays valid for bars up to this long after it.
+AUX_STALENESS = pd.Timedelta(days=7)
+_REL_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A validated canonical long frame and the name of the file it came from."""
+
+    source: str
+    kind: Kind
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    import_id: int
+    rows_in: int
+    rows_added: int
+    assets: tuple[str, ...]
+
+
+def store_frames(
+    db: Database, frames: Sequence[Frame], *, source: str, at: datetime
+) -> ImportResult:
+    """Write validated frames of one kind in a single transaction."""
+    kinds = {f.kind for f in frames}
+    if len(kinds) != 1:
+        raise ValueError("one import holds one kind of data")
+    kind = kinds.pop()
+    with db.begin() as conn:
+        import_id = conn.execute(
+            insert(table("imports")).values(
+                at=at, kind=kind, source=source, rows_in=0, rows_added=0
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+        rows_in = rows_added = 0
+        assets: set[str] = set()
+        for f in frames:
+            if kind == "bars":
+                added = _store_bars(conn, f, import_id)
+            else:
+                added = _store_aux(conn, f, import_id)
+            rows_in += len(f.frame)
+            rows_added += added
+            assets.update(f.frame["asset"].unique().tolist())
+        conn.execute(
+            table("imports")
+            .update()
+            .where(table("imports").c.id == import_id)
+            .values(rows_in=rows_in, rows_added=rows_added)
+        )
+    return ImportResult(int(import_id), rows_in, rows_added, tuple(sorted(assets)))
+
+
+def _stored_bars(
+    conn: Connection, assets: list[str], start: datetime, end: datetime
+) -> pd.DataFrame:
+    t = table("bars")
+    stmt = select(t).where(t.c.asset.in_(assets), t.c.ts >= start, t.c.ts <= end)
+    return read_frame(conn, stmt, datetimes=["ts"])
+
+
+def _store_bars(conn: Connection, f: Frame, import_id: int) -> int:
+    frame = f.frame
+    stored = _stored_bars(
+        conn, sorted(frame["asset"].unique()), frame["timestamp"].min(), frame["timestamp"].max()
+    )
+    is_new = np.ones(len(frame), dtype=bool)
+    if not stored.empty:
+        stored = stored.rename(columns={"ts": "timestamp"})
+        merged = frame.reset_index().merge(
+            stored, on=["timestamp", "asset"], how="inner", suffixes=("", "_stored")
+        )
+        value_cols = [c for c in (*BAR_REQUIRED, *BAR_OPTIONAL) if c in frame.columns]
+        for col in value_cols:
+            new = merged[col].to_numpy(dtype=float)
+            old = merged[f"{col}_stored"].to_numpy(dtype=float)
+            differs = ~np.isclose(new, old, rtol=_REL_TOL, atol=0.0, equal_nan=True)
+            if differs.any():
+                i = int(np.flatnonzero(differs)[0])
+                row = int(merged["index"].iloc[i]) + 1
+                raise DataValidationError(
+                    f.source,
+                    "conflicts with stored bar",
+                    f"{col}={new[i]} but the database holds {old[i]} for asset "
+                    f"{merged['asset'].iloc[i]} at {merged['timestamp'].iloc[i]:%Y-%m-%d %H:%M:%S} "
+                    "(stored bars are never rewritten; import revisions into a new database)",
+                    row,
+                )
+        known = pd.MultiIndex.from_frame(merged[["timestamp", "asset"]])
+        is_new = ~pd.MultiIndex.from_frame(frame[["timestamp", "asset"]]).isin(known)
+    new_rows = frame.loc[is_new]
+    if new_rows.empty:
+        return 0
+    records = new_rows.rename(columns={"timestamp": "ts"}).assign(import_id=import_id)
+    cols = [
+        "asset",
+        "ts",
+        *[c for c in (*BAR_REQUIRED, *BAR_OPTIONAL) if c in records],
+        "import_id",
+    ]
+    bulk_upsert(conn, table("bars"), records[cols], keys=["asset", "ts"])
+    return len(records)
+
+
+def _store_aux(conn: Connection, f: Frame, import_id: int) -> int:
+    value_cols = [c for c in f.frame.columns if c not in ("timestamp", "asset")]
+    long = (
+        f.frame.reset_index()
+        .melt(id_vars=["index", "timestamp", "asset"], value_vars=value_cols, var_name="name")
+        .rename(columns={"timestamp": "ts"})
+    )
+    t = table("aux_values")
+    stmt = select(t.c.asset, t.c.ts, t.c.name, t.c.value).where(
+        t.c.kind == f.kind,
+        t.c.asset.in_(sorted(long["asset"].unique())),
+        t.c.ts >= long["ts"].min(),
+        t.c.ts <= long["ts"].max(),
+    )
+    stored = read_frame(conn, stmt, datetimes=["ts"])
+    is_new = np.ones(len(long), dtype=bool)
+    if not stored.empty:
+        merged = long.reset_index(names="pos").merge(
+            stored, on=["asset", "ts", "name"], suffixes=("", "_stored")
+        )
+        new = merged["value"].to_numpy(dtype=float)
+        old = merged["value_stored"].to_numpy(dtype=float)
+        differs = ~np.isclose(new, old, rtol=_REL_TOL, atol=0.0, equal_nan=True)
+        if differs.any():
+            i = int(np.flatnonzero(differs)[0])
+            raise DataValidationError(
+                f.source,
+                "conflicts with stored value",
+                f"{merged['name'].iloc[i]}={new[i]} but the database holds {old[i]} for asset "
+                f"{merged['asset'].iloc[i]} at {merged['ts'].iloc[i]:%Y-%m-%d %H:%M:%S}",
+                int(merged["index"].iloc[i]) + 1,
+            )
+        is_new[merged["pos"].to_numpy()] = False
+    rows = long.loc[is_new, ["asset", "ts", "name", "value"]].assign(
+        kind=f.kind, import_id=import_id
+    )
+    bulk_upsert(conn, t, rows, keys=["kind", "asset", "ts", "name"])
+    return len(rows)
+
+
+def load_market_data(
+    db: Database, *, assets: Sequence[str] | None = None, end: datetime | None = None
+) -> MarketData:
+    """Stored bars (plus sentiment / on-chain columns aligned as of each bar) as MarketData."""
+    t = Bar.__table__
+    stmt = select(t).order_by(t.c.ts, t.c.asset)
+    if assets:
+        stmt = stmt.where(t.c.asset.in_(list(assets)))
+    if end is not None:
+        stmt = stmt.where(t.c.ts <= end)
+    with db.begin() as conn:
+        bars = read_frame(conn, stmt, datetimes=["ts"])
+        if bars.empty:
+            raise LookupError(
+                "no bars stored yet: run `factory data import PATH`, `factory data import --sample` "
+                "or `factory data synth`"
+            )
+        bars = bars.drop(columns=["import_id"]).rename(columns={"ts": "timestamp"})
+        optional = [c for c in BAR_OPTIONAL if bars[c].notna().any()]
+        bars = bars[["timestamp", "asset", *BAR_REQUIRED, *optional]].set_index(
+            ["timestamp", "asset"]
+        )
+        aux = _load_aux(conn, assets, end)
+    if aux is not None:
+        bars = bars.join(_align_aux(aux, bars.index))
+    return MarketData(bars.astype("float64").sort_index())
+
+
+def _load_aux(
+    conn: Connection, assets: Sequence[str] | None, end: datetime | None
+) -> pd.DataFrame | None:
+    t = AuxValue.__table__
+    stmt = select(t.c.kind, t.c.asset, t.c.ts, t.c.name, t.c.value)
+    if assets:
+        stmt = stmt.where(t.c.asset.in_(list(assets)))
+    if end is not None:
+        stmt = stmt.where(t.c.ts <= end)
+    aux = read_frame(conn, stmt, datetimes=["ts"])
+    if aux.empty:
+        return None
+    aux["column"] = [PANEL_PREFIX[k] + n for k, n in zip(aux["kind"], aux["name"], strict=True)]
+    return aux
+
+
+def _align_aux(aux: pd.DataFrame, index: pd.MultiIndex) -> pd.DataFrame:
+    """As-of alignment: a bar at t gets the latest value at or before t, if it is at most
+    AUX_STALENESS old. Nothing after t is used."""
+    bar_ts = pd.DatetimeIndex(index.get_level_values("timestamp").unique()).sort_values()
+    out = []
+    for column, group in aux.groupby("column", sort=True):
+        wide = group.pivot(index="ts", columns="asset", values="value").sort_index()
+        aligned = wide.reindex(wide.index.union(bar_ts)).ffill()
+        stamp = pd.Series(wide.index, index=wide.index).reindex(aligned.index).ffill()
+        fresh = (aligned.index.to_series() - stamp) <= AUX_STALENESS
+        aligned.loc[~fresh.to_numpy()] = np.nan
+        aligned = aligned.reindex(bar_ts)
+        stacked = aligned.stack(future_stack=True).rename(str(column))
+        stacked.index = stacked.index.set_names(["timestamp", "asset"])
+        out.append(stacked)
+    return pd.concat(out, axis=1).reindex(index)
+
+
+def data_summary(db: Database) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-asset bar summary, per-kind auxiliary summary)."""
+    b = Bar.__table__
+    a = AuxValue.__table__
+    with db.begin() as conn:
+        bars = pd.DataFrame(
+            conn.execute(
+                select(
+                    b.c.asset,
+                    func.min(b.c.ts).label("first"),
+                    func.max(b.c.ts).label("last"),
+                    func.count().label("bars"),
+                )
+                .group_by(b.c.asset)
+                .order_by(b.c.asset)
+            )
+            .mappings()
+            .all(),
+            columns=["asset", "first", "last", "bars"],
+        )
+        aux = pd.DataFrame(
+            conn.execute(
+                select(
+                    a.c.kind,
+                    a.c.name,
+                    func.count(func.distinct(a.c.asset)).label("assets"),
+                    func.min(a.c.ts).label("first"),
+                    func.max(a.c.ts).label("last"),
+                    func.count().label("values"),
+                )
+                .group_by(a.c.kind, a.c.name)
+                .order_by(a.c.kind, a.c.name)
+            )
+            .mappings()
+            .all(),
+            columns=["kind", "name", "assets", "first", "last", "values"],
+        )
+    return bars, aux
+
+
+def last_bar_ts(db: Database) -> datetime | None:
+    with db.begin() as conn:
+        return conn.execute(select(func.max(Bar.__table__.c.ts))).scalar_one_or_none()
+
+
+def imports(db: Database) -> list[Import]:
+    with db.session() as s:
+        return list(s.scalars(select(Import).order_by(Import.id)))

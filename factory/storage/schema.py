@@ -1,0 +1,235 @@
+"""The database tables (SQLAlchemy 2.0 ORM). Alembic migrations in ``migrations/`` create
+them; change a table here only together with a new migration.
+
+All timestamps are naive UTC. Natural keys are primary keys, so every write can be an
+idempotent upsert and a repeated or resumed job never duplicates rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ASSET = String(64)
+CONFIG_ID = String(32)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Import(Base):
+    """One `factory data import` / `synth` / `--sample`: what came in and what was new."""
+
+    __tablename__ = "imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(Text)
+    rows_in: Mapped[int] = mapped_column(Integer)
+    rows_added: Mapped[int] = mapped_column(Integer)
+
+
+class Bar(Base):
+    __tablename__ = "bars"
+    asset: Mapped[str] = mapped_column(ASSET, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    open: Mapped[float] = mapped_column(Double)
+    high: Mapped[float] = mapped_column(Double)
+    low: Mapped[float] = mapped_column(Double)
+    close: Mapped[float] = mapped_column(Double)
+    volume: Mapped[float] = mapped_column(Double)
+    bid: Mapped[float | None] = mapped_column(Double, nullable=True)
+    ask: Mapped[float | None] = mapped_column(Double, nullable=True)
+    bid_size: Mapped[float | None] = mapped_column(Double, nullable=True)
+    ask_size: Mapped[float | None] = mapped_column(Double, nullable=True)
+    vwap: Mapped[float | None] = mapped_column(Double, nullable=True)
+    trades: Mapped[float | None] = mapped_column(Double, nullable=True)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"), nullable=True)
+
+    __table_args__ = (Index("ix_bars_ts", "ts"),)
+
+
+class AuxValue(Base):
+    """Sentiment and on-chain series in long form: (kind, asset, ts, name) -> value."""
+
+    __tablename__ = "aux_values"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    asset: Mapped[str] = mapped_column(ASSET, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Double, nullable=True)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"), nullable=True)
+
+
+class Config(Base):
+    """A concrete model configuration; ``config_id`` is a content hash of the rest."""
+
+    __tablename__ = "configs"
+    config_id: Mapped[str] = mapped_column(CONFIG_ID, primary_key=True)
+    architecture: Mapped[str] = mapped_column(String(64))
+    arch_version: Mapped[int] = mapped_column(Integer)
+    family: Mapped[str] = mapped_column(String(16))
+    lookback: Mapped[int] = mapped_column(Integer)
+    feature_set: Mapped[str] = mapped_column(String(64))
+    feature_selection: Mapped[str] = mapped_column(String(16))
+    params: Mapped[str] = mapped_column(Text)  # canonical JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Evaluation(Base):
+    """Per-config evaluation state: how far it got, how it went, what it cost."""
+
+    __tablename__ = "evaluations"
+    config_id: Mapped[str] = mapped_column(ForeignKey("configs.config_id"), primary_key=True)
+    eval_key: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # done | failed
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    first_ts: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_ts: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_retrain_ts: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    n_retrains: Mapped[int] = mapped_column(Integer, default=0)
+    n_predictions: Mapped[int] = mapped_column(Integer, default=0)
+    fit_seconds: Mapped[float] = mapped_column(Double, default=0.0)
+    predict_seconds: Mapped[float] = mapped_column(Double, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Signal(Base):
+    __tablename__ = "signals"
+    config_id: Mapped[str] = mapped_column(ForeignKey("configs.config_id"), primary_key=True)
+    asset: Mapped[str] = mapped_column(ASSET, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    signal: Mapped[float] = mapped_column(Double)
+
+
+class ConfigReturn(Base):
+    """Net return of a config's positions, stamped at the bar where it is realised:
+    the row at bar t+1 holds position(t) x return(t -> t+1) minus costs."""
+
+    __tablename__ = "config_returns"
+    config_id: Mapped[str] = mapped_column(ForeignKey("configs.config_id"), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    net_return: Mapped[float] = mapped_column(Double)
+    gross_return: Mapped[float] = mapped_column(Double)
+    turnover: Mapped[float] = mapped_column(Double)
+
+
+class Artifact(Base):
+    """A fitted model written by a retrain: where, its checksum and its feature schema."""
+
+    __tablename__ = "artifacts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    config_id: Mapped[str] = mapped_column(ForeignKey("configs.config_id"))
+    trained_at: Mapped[datetime] = mapped_column(DateTime)  # first bar it predicts
+    uri: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    feature_schema: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    pruned: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (UniqueConstraint("config_id", "trained_at"),)
+
+
+class RatingSnapshot(Base):
+    __tablename__ = "rating_snapshots"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time_key: Mapped[str] = mapped_column(String(32), unique=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    as_of: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # last bar rated
+    n_configs: Mapped[int] = mapped_column(Integer)
+    n_trials_effective: Mapped[float | None] = mapped_column(Double, nullable=True)
+    sr_variance: Mapped[float | None] = mapped_column(Double, nullable=True)
+    pbo: Mapped[float | None] = mapped_column(Double, nullable=True)
+
+
+class Rating(Base):
+    __tablename__ = "ratings"
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("rating_snapshots.id"), primary_key=True)
+    config_id: Mapped[str] = mapped_column(ForeignKey("configs.config_id"), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float | None] = mapped_column(Double, nullable=True)
+    eligible: Mapped[bool] = mapped_column(Boolean)
+    gate: Mapped[str] = mapped_column(Text, default="")
+    metrics: Mapped[str] = mapped_column(Text)  # JSON: every metric by name
+
+
+class PromotionCycle(Base):
+    __tablename__ = "promotion_cycles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time_key: Mapped[str] = mapped_column(String(32), unique=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    snapshot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rating_snapshots.id"), nullable=True
+    )
+    active: Mapped[str] = mapped_column(Text)  # JSON list of config ids, best first
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Promotion(Base):
+    __tablename__ = "promotions"
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("promotion_cycles.id"), primary_key=True)
+    config_id: Mapped[str] = mapped_column(ForeignKey("configs.config_id"), primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))  # promoted | kept | demoted
+    rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    score: Mapped[float | None] = mapped_column(Double, nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Rebalance(Base):
+    __tablename__ = "rebalances"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time_key: Mapped[str] = mapped_column(String(32), unique=True)  # the bar date
+    bar_ts: Mapped[datetime] = mapped_column(DateTime)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("promotion_cycles.id"), nullable=True)
+    n_active: Mapped[int] = mapped_column(Integer)
+    gross: Mapped[float] = mapped_column(Double)
+    note: Mapped[str] = mapped_column(Text, default="")
+    export_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class RebalanceWeight(Base):
+    __tablename__ = "rebalance_weights"
+    rebalance_id: Mapped[int] = mapped_column(ForeignKey("rebalances.id"), primary_key=True)
+    asset: Mapped[str] = mapped_column(ASSET, primary_key=True)
+    weight: Mapped[float] = mapped_column(Double)
+
+
+class Run(Base):
+    """One execution of a job for a time key; (job, time_key) is unique so jobs are
+    idempotent and a restart resumes where it stopped."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(32))
+    time_key: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # running | done | failed
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (UniqueConstraint("job", "time_key"),)

@@ -1,0 +1,173 @@
+"""Execution backends: where evaluation tasks run.
+
+``ray`` (default): ``ray.init`` embedded on this machine with ``num_cpus = workers`` and
+the dashboard off, or joined to a cluster by address. Large inputs go to the object store
+once (`put`) and every task reads them from there. Each worker runs one thread
+(``OMP_NUM_THREADS=1`` and ``torch.set_num_threads(1)``) so that ``workers`` tasks use
+``workers`` cores.
+
+``serial``: in-process, one task at a time, for tests and debugging (breakpoints work).
+
+Backends only execute; what to run and what to do with results is the caller's policy.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def single_thread() -> None:
+    """Pin the current process to one compute thread (called at the start of every task)."""
+    for var in THREAD_VARS:
+        os.environ[var] = "1"
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished task: its tag, its value (if it returned) or the error (if it crashed)."""
+
+    tag: Any
+    value: Any = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class Backend(Protocol):
+    name: str
+
+    def put(self, obj: Any) -> Any: ...
+
+    def submit(self, tag: Any, fn: Callable[..., Any], *args: Any) -> None: ...
+
+    def results(self, timeout_s: float | None = None) -> Iterator[Outcome]: ...
+
+    def shutdown(self) -> None: ...
+
+
+class SerialBackend:
+    """Runs each task in-process, in submission order, when results are iterated."""
+
+    name = "serial"
+
+    def __init__(self) -> None:
+        self._queue: list[tuple[Any, Callable[..., Any], tuple[Any, ...]]] = []
+
+    def put(self, obj: Any) -> Any:
+        return obj
+
+    def submit(self, tag: Any, fn: Callable[..., Any], *args: Any) -> None:
+        self._queue.append((tag, fn, args))
+
+    def results(self, timeout_s: float | None = None) -> Iterator[Outcome]:
+        while self._queue:
+            tag, fn, args = self._queue.pop(0)
+            start = time.perf_counter()
+            try:
+                value = fn(*args)
+            except Exception as exc:
+                yield Outcome(
+                    tag, error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start
+                )
+            else:
+                yield Outcome(tag, value=value, seconds=time.perf_counter() - start)
+
+    def shutdown(self) -> None:
+        self._queue.clear()
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    single_thread()
+    return fn(*args)
+
+
+class RayBackend:
+    """Ray tasks of one CPU each. Starts a local Ray runtime unless ``address`` is given
+    (then joins that cluster). A task that exceeds ``timeout_s`` is cancelled and reported
+    as an error."""
+
+    name = "ray"
+
+    def __init__(self, workers: int = 2, address: str | None = None) -> None:
+        import ray
+
+        self._ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            env = {"env_vars": {var: "1" for var in THREAD_VARS}}
+            if address:
+                ray.init(address=address, runtime_env=env, log_to_driver=True)
+            else:
+                ray.init(
+                    num_cpus=workers,
+                    include_dashboard=False,
+                    runtime_env=env,
+                    log_to_driver=True,
+                    logging_level="WARNING",
+                    configure_logging=True,
+                )
+            self._started = True
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(_call)
+        self._pending: dict[Any, tuple[Any, float]] = {}  # ref -> (tag, submitted at)
+
+    def put(self, obj: Any) -> Any:
+        return self._ray.put(obj)
+
+    def submit(self, tag: Any, fn: Callable[..., Any], *args: Any) -> None:
+        ref = self._remote.remote(fn, *args)
+        self._pending[ref] = (tag, time.perf_counter())
+
+    def results(self, timeout_s: float | None = None) -> Iterator[Outcome]:
+        ray = self._ray
+        while self._pending:
+            ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=5.0)
+            now = time.perf_counter()
+            for ref in ready:
+                tag, submitted = self._pending.pop(ref)
+                try:
+                    value = ray.get(ref)
+                except Exception as exc:  # worker crash, cancellation, task error
+                    yield Outcome(tag, error=_ray_error(exc), seconds=now - submitted)
+                else:
+                    yield Outcome(tag, value=value, seconds=now - submitted)
+            if timeout_s is not None:
+                for ref, (tag, submitted) in list(self._pending.items()):
+                    if now - submitted > timeout_s:
+                        ray.cancel(ref, force=True)
+                        self._pending.pop(ref)
+                        yield Outcome(
+                            tag,
+                            error=f"cancelled after {timeout_s:.0f} s (time budget)",
+                            seconds=now - submitted,
+                        )
+
+    def shutdown(self) -> None:
+        for ref in list(self._pending):
+            self._ray.cancel(ref, force=True)
+        self._pending.clear()
+        if self._started:
+            self._ray.shutdown()
+
+
+def _ray_error(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}"
+
+
+def make_backend(name: str, *, workers: int = 2, address: str | None = None) -> Backend:
+    if name == "serial":
+        return SerialBackend()
+    if name == "ray":
+        return RayBackend(workers=workers, address=address)
+    raise ValueError(f"unknown backend {name!r}; choose 'ray' or 'serial'")
