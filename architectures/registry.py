@@ -110,9 +110,10 @@ class ArchitectureRegistry:
 
     def ensure_loaded(self) -> None:
         if not self._builtins_loaded:
-            self._builtins_loaded = True
+            # Built-ins must import; an error here is a bug and propagates (every time).
             for module in BUILTIN_MODULES:
                 importlib.import_module(module)
+            self._builtins_loaded = True
         if not self._entry_points_loaded:
             self._entry_points_loaded = True
             self._load_entry_points()
@@ -156,7 +157,9 @@ class ArchitectureRegistry:
         if version is None:
             return versions[max(versions)]
         if version not in versions:
-            raise KeyError(f"architecture {name!r} has no version {version} (has {sorted(versions)})")
+            raise KeyError(
+                f"architecture {name!r} has no version {version} (has {sorted(versions)})"
+            )
         return versions[version]
 
     def latest(self) -> list[ArchitectureSpec]:
@@ -209,9 +212,7 @@ def spec_from_class(cls: type[Architecture], *, source: str = "builtin") -> Arch
 @overload
 def register(cls: type[Architecture], /) -> type[Architecture]: ...
 @overload
-def register(
-    *, override: bool = False
-) -> Callable[[type[Architecture]], type[Architecture]]: ...
+def register(*, override: bool = False) -> Callable[[type[Architecture]], type[Architecture]]: ...
 def register(
     cls: type[Architecture] | None = None, /, *, override: bool = False
 ) -> type[Architecture] | Callable[[type[Architecture]], type[Architecture]]:

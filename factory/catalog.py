@@ -45,6 +45,7 @@ def plan(
         min_train=settings.evaluation.min_train,
         budget=p.budget,
         max_grid=p.max_grid,
+        grids=p.grids,
         prior=prior,
     )
 

@@ -125,16 +125,24 @@ class DataProfile:
 
 
 def param_combinations(
-    spec: ArchitectureSpec, max_grid: int = 0
+    spec: ArchitectureSpec, max_grid: int = 0, grid: Mapping[str, Sequence[Any]] | None = None
 ) -> list[tuple[tuple[str, Any], ...]]:
-    """The Cartesian product of ``spec.param_grid`` as sorted name/value tuples (at most
-    ``max_grid`` combinations when it is positive, taken in grid order)."""
-    names = sorted(spec.param_grid)
+    """The Cartesian product of the architecture's grid as sorted name/value tuples (at
+    most ``max_grid`` combinations when it is positive, taken in grid order). ``grid``
+    replaces ``spec.param_grid`` (the plan's per-architecture grids)."""
+    grid = spec.param_grid if grid is None else grid
+    unknown = set(grid) - set(spec.default_params)
+    if unknown:
+        raise ValueError(
+            f"plan grid for {spec.name} names unknown parameter(s) {sorted(unknown)}; "
+            f"its parameters are {sorted(spec.default_params)}"
+        )
+    names = sorted(grid)
     if not names:
         return [()]
     combos = [
         tuple(zip(names, values, strict=True))
-        for values in itertools.product(*(spec.param_grid[n] for n in names))
+        for values in itertools.product(*(list(grid[n]) for n in names))
     ]
     return combos[:max_grid] if max_grid > 0 else combos
 
@@ -149,10 +157,15 @@ def expand(
     min_train: int = 0,
     budget: int | None = None,
     max_grid: int = 0,
+    grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
     prior: Mapping[str, str] | None = None,
 ) -> Expansion:
     """Expand architectures x feature sets x lookbacks x params x selections into configs,
     applying the exclusion rules in order (see the module docstring)."""
+    grids = grids or {}
+    unknown_archs = set(grids) - {s.name for s in specs}
+    if unknown_archs:
+        raise ValueError(f"plan grids name architectures not in the plan: {sorted(unknown_archs)}")
     unknown = set(selections) - set(SELECTIONS)
     if unknown:
         raise ValueError(f"unknown feature selection {sorted(unknown)}; choose from {SELECTIONS}")
@@ -160,7 +173,7 @@ def expand(
     kept: list[tuple[ModelConfig, float]] = []
     candidates = 0
     for spec in specs:
-        combos = param_combinations(spec, max_grid)
+        combos = param_combinations(spec, max_grid, grids.get(spec.name))
         for fs in feature_sets:
             for lookback in lookbacks:
                 for params in combos:
@@ -233,6 +246,11 @@ def _exclusion(
             return (
                 "infeasible data",
                 f"{fs.name} needs {', '.join(sorted(missing))}, which the data lacks",
+            )
+        if data.n_assets < fs.min_assets:
+            return (
+                "infeasible data",
+                f"{fs.name} needs at least {fs.min_assets} assets, the data has {data.n_assets}",
             )
         if config.lookback + min_train >= data.n_bars:
             return "infeasible data", (

@@ -67,6 +67,10 @@ class PlanSettings(Section):
         default_factory=lambda: ["none"],
         description="feature selection methods to expand: none, correlation, l1, rfe",
     )
+    grids: dict[str, dict[str, list[Any]]] = Field(
+        default_factory=dict,
+        description="per-architecture param grids replacing the built-in ones, e.g. {ppo = {total_timesteps = [5000]}}",
+    )
     budget: int = Field(486, ge=1, description="most configs the plan may yield")
     max_grid: int = Field(
         0, ge=0, description="most param combinations per architecture; 0 = the whole grid"
@@ -160,6 +164,9 @@ class RatingSettings(Section):
         _POLICY.exit_rank_multiple, description="incumbents stay while rank <= this x target"
     )
     min_holding_days: float = Field(_POLICY.min_holding.total_seconds() / 86400, ge=0)
+    sr_variance_method: Literal["null", "sample", "robust"] = Field(
+        _POLICY.sr_variance_method, description="variance of trial Sharpes behind the DSR benchmark"
+    )
     compute_pbo: bool = _POLICY.compute_pbo
     pbo_partitions: int = _POLICY.pbo_partitions
     pbo_max_combinations: int | None = _POLICY.pbo_max_combinations

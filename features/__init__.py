@@ -9,4 +9,12 @@ Usable on its own::
 from features.frame import OHLCV, FeatureFrame, Panel
 from features.registry import FeatureSet, feature_set, feature_sets, get_feature_set
 
-__all__ = ["OHLCV", "FeatureFrame", "FeatureSet", "Panel", "feature_set", "feature_sets", "get_feature_set"]
+__all__ = [
+    "OHLCV",
+    "FeatureFrame",
+    "FeatureSet",
+    "Panel",
+    "feature_set",
+    "feature_sets",
+    "get_feature_set",
+]

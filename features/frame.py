@@ -47,7 +47,9 @@ class Panel:
         try:
             return self.fields[column]
         except KeyError:
-            raise KeyError(f"panel has no column {column!r}; it has {sorted(self.fields)}") from None
+            raise KeyError(
+                f"panel has no column {column!r}; it has {sorted(self.fields)}"
+            ) from None
 
     def __contains__(self, column: object) -> bool:
         return column in self.fields
@@ -70,7 +72,8 @@ class Panel:
     @property
     def shape(self) -> tuple[int, int]:
         """(number of timestamps, number of assets)."""
-        return next(iter(self.fields.values())).shape  # type: ignore[return-value]
+        rows, cols = next(iter(self.fields.values())).shape
+        return rows, cols
 
     @classmethod
     def from_long(cls, bars: pd.DataFrame) -> Panel:
@@ -79,8 +82,8 @@ class Panel:
             raise ValueError("long bars must be indexed by (timestamp, asset)")
         wide = bars.unstack("asset").sort_index()
         assets = sorted({str(a) for a in bars.index.get_level_values("asset")})
-        fields = {
-            str(col): wide[col].reindex(columns=assets).astype("float64")
+        fields: dict[str, pd.DataFrame] = {
+            str(col): pd.DataFrame(wide[col]).reindex(columns=assets).astype("float64")
             for col in bars.columns
         }
         for frame in fields.values():
@@ -114,12 +117,14 @@ class FeatureFrame:
             raise ValueError("feature names must be unique")
 
     @classmethod
-    def from_wide(cls, columns: Mapping[str, pd.DataFrame], dtype: type = np.float64) -> FeatureFrame:
+    def from_wide(
+        cls, columns: Mapping[str, pd.DataFrame], dtype: type = np.float64
+    ) -> FeatureFrame:
         """Stack named ``T x N`` frames (all aligned) into a FeatureFrame."""
         if not columns:
             raise ValueError("no features to stack")
         first = next(iter(columns.values()))
-        values = np.empty((first.shape[0], first.shape[1], len(columns)), dtype=dtype)
+        values: np.ndarray = np.empty((first.shape[0], first.shape[1], len(columns)), dtype=dtype)
         for i, (name, frame) in enumerate(columns.items()):
             if not frame.index.equals(first.index) or not frame.columns.equals(first.columns):
                 raise ValueError(f"feature {name!r} is not aligned with the others")

@@ -35,7 +35,8 @@ class FeatureSet:
 
     ``optional`` lists columns the pipeline reads *when present* (e.g. quote sizes for
     order flow); they add features but are not required. ``reads`` tells the cache
-    which panel columns the output depends on.
+    which panel columns the output depends on. ``min_assets`` is the smallest universe
+    the pipeline makes sense on (cross-asset features need at least two).
     """
 
     name: str
@@ -44,6 +45,7 @@ class FeatureSet:
     description: str = ""
     version: int = 1
     optional: frozenset[str] = frozenset()
+    min_assets: int = 1
 
     def missing(self, columns: Sequence[str]) -> frozenset[str]:
         """Required columns absent from ``columns``.
@@ -88,6 +90,7 @@ def feature_set(
     optional: Sequence[str] = (),
     description: str = "",
     version: int = 1,
+    min_assets: int = 1,
     override: bool = False,
 ) -> Callable[[Compute], Compute]:
     """Decorator registering ``compute`` as the feature set ``name``."""
@@ -101,6 +104,7 @@ def feature_set(
                 description or (compute.__doc__ or "").strip().split("\n")[0],
                 version,
                 frozenset(optional),
+                min_assets,
             ),
             override=override,
         )

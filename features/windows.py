@@ -39,7 +39,9 @@ def window_view(values: np.ndarray, lookback: int) -> np.ndarray:
     return view.transpose(0, 1, 3, 2)
 
 
-def gather_windows(values: np.ndarray, t_index: np.ndarray, a_index: np.ndarray, lookback: int) -> np.ndarray:
+def gather_windows(
+    values: np.ndarray, t_index: np.ndarray, a_index: np.ndarray, lookback: int
+) -> np.ndarray:
     """Windows for samples ``(t_index[i], a_index[i])`` as a new ``(n, lookback, F)`` array.
 
     Every ``t_index`` must be at least ``lookback - 1``.

@@ -13,6 +13,7 @@ Backends only execute; what to run and what to do with results is the caller's p
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -114,7 +115,7 @@ class RayBackend:
                     include_dashboard=False,
                     runtime_env=env,
                     log_to_driver=True,
-                    logging_level="WARNING",
+                    logging_level=logging.WARNING,
                     configure_logging=True,
                 )
             self._started = True

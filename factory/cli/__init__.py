@@ -43,7 +43,7 @@ def _root(
 def make_app(ctx: typer.Context, **overrides: object) -> App:
     """Settings from file/env plus the root options and command overrides."""
     obj = ctx.find_root().obj or {}
-    settings = load_settings(obj.get("config"), db_url=obj.get("db"), **overrides)  # type: ignore[arg-type]
+    settings = load_settings(obj.get("config"), db_url=obj.get("db"), **overrides)
     return App(settings)
 
 

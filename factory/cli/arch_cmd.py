@@ -91,7 +91,7 @@ def show(name: str, format: Annotated[Format, typer.Option("--format")] = Format
         return
     console.print(f"[bold]{s.key}[/]  {s.description}")
     console.print(f"entry point: {s.entry_point}  ({s.source})")
-    for key, value in payload["tags"].items():  # type: ignore[union-attr]
+    for key, value in asdict(s.tags).items():
         console.print(f"  {key:<20} {value}")
     console.print("defaults:    " + ", ".join(f"{k}={v}" for k, v in s.default_params.items()))
     console.print(

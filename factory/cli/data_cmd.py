@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 
 from factory.cli.output import Format, console, print_csv, print_json, print_table, records
 from factory.data.schema import KINDS
+
+if TYPE_CHECKING:
+    from factory.app import App
+    from factory.storage.bars import ImportResult
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -47,7 +51,7 @@ def import_(
         result = import_frame(a.db, sample_frame(), kind="bars", source=SOURCE, at=a.now())
     else:
         assert path is not None
-        result = import_path(a.db, path, kind=kind, at=a.now())  # type: ignore[arg-type]
+        result = import_path(a.db, path, kind=kind, at=a.now())
     payload = {
         "import_id": result.import_id,
         "kind": "bars" if sample else kind,
@@ -76,24 +80,40 @@ def synth(
     ] = "none",
     extras: Annotated[str, typer.Option(help="comma list of book, sentiment, onchain")] = "",
     start: Annotated[str, typer.Option(help="first bar date")] = "2010-01-04",
+    attach: Annotated[
+        bool,
+        typer.Option(
+            "--attach",
+            help="instead of a new universe, attach synthetic sentiment/on-chain series (--extras) "
+            "to the stored bars so that every pipeline can run on them",
+        ),
+    ] = False,
     format: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
     """Generate a seeded synthetic universe and store it (through the same validation)."""
     from factory.cli import make_app
-    from factory.data.importer import import_frame
-    from factory.data.synth import synth_universe
 
     if signal not in ("none", "planted"):
         raise typer.BadParameter("--signal must be none or planted")
     extra = tuple(e.strip() for e in extras.split(",") if e.strip())
     a = make_app(ctx)
-    u = synth_universe(assets, bars, seed=seed, signal=signal, extras=extra, start=start)  # type: ignore[arg-type]
-    source = f"synth(assets={assets}, bars={bars}, seed={seed}, signal={signal}, extras={','.join(extra) or 'none'})"
-    results = [import_frame(a.db, u.bars, kind="bars", source=source, at=a.now())]
-    if u.sentiment is not None:
-        results.append(import_frame(a.db, u.sentiment, kind="sentiment", source=source, at=a.now()))
-    if u.onchain is not None:
-        results.append(import_frame(a.db, u.onchain, kind="onchain", source=source, at=a.now()))
+    if attach:
+        source, results = attach_synthetic_aux(
+            a, seed=seed, extras=extra or ("sentiment", "onchain")
+        )
+    else:
+        from factory.data.importer import import_frame
+        from factory.data.synth import synth_universe
+
+        u = synth_universe(assets, bars, seed=seed, signal=signal, extras=extra, start=start)  # type: ignore[arg-type]
+        source = f"synth(assets={assets}, bars={bars}, seed={seed}, signal={signal}, extras={','.join(extra) or 'none'})"
+        results = [import_frame(a.db, u.bars, kind="bars", source=source, at=a.now())]
+        if u.sentiment is not None:
+            results.append(
+                import_frame(a.db, u.sentiment, kind="sentiment", source=source, at=a.now())
+            )
+        if u.onchain is not None:
+            results.append(import_frame(a.db, u.onchain, kind="onchain", source=source, at=a.now()))
     payload = {
         "source": source,
         "imports": [
@@ -136,3 +156,30 @@ def show(
     print_table(bars, title=f"bars in {a.db.describe()}", formats={"bars": "d"})
     if not aux.empty:
         print_table(aux, title="auxiliary series", formats={"assets": "d", "values": "d"})
+
+
+def attach_synthetic_aux(
+    a: App, *, seed: int, extras: tuple[str, ...]
+) -> tuple[str, list[ImportResult]]:
+    """Store synthetic sentiment / on-chain series for the stored universe."""
+    from factory.data.importer import import_frame
+    from factory.data.synth import synth_aux_for
+    from factory.storage.bars import load_market_data
+
+    data = load_market_data(a.db)
+    panel = data.panel()
+    sentiment, onchain = synth_aux_for(
+        panel.index,
+        panel.assets,
+        panel["close"].to_numpy(),
+        panel["volume"].to_numpy(),
+        seed=seed,
+        extras=extras,
+    )
+    source = f"synthetic {'+'.join(extras)} series (seed={seed}) attached to stored bars"
+    results = []
+    if sentiment is not None:
+        results.append(import_frame(a.db, sentiment, kind="sentiment", source=source, at=a.now()))
+    if onchain is not None:
+        results.append(import_frame(a.db, onchain, kind="onchain", source=source, at=a.now()))
+    return source, results

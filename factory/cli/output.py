@@ -19,8 +19,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| less`) gets a wide console instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 class Format(StrEnum):

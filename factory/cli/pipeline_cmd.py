@@ -354,7 +354,7 @@ def leaderboard(
     )
     print_table(
         table,
-        columns=[c for c in cols if c not in ("params", "n_obs")],
+        columns=[c for c in cols if c not in ("params", "n_obs", "eligible")],
         formats={
             "rank": "d",
             "lookback": "d",

@@ -29,7 +29,7 @@ from factory.data.schema import (
 )
 
 SUFFIXES = (".csv", ".parquet", ".pq")
-_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 _ASSET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._^=-]*$")
 
 
@@ -98,7 +98,8 @@ def validate_frame(name: str, raw: pd.DataFrame, kind: Kind) -> pd.DataFrame:
     _check_columns(name, raw, kind)
     frame = _convert(name, raw, kind)
     _check_duplicates(name, frame)
-    return frame.sort_values(list(KEY), kind="stable").reset_index(drop=True)
+    # The index keeps each row's position in the file, so later errors can name it.
+    return frame.sort_values(list(KEY), kind="stable")
 
 
 def _read_raw(path: Path) -> pd.DataFrame:

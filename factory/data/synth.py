@@ -17,7 +17,7 @@ highs and lows are drawn around them so that every bar is valid; volume rises wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,7 +58,7 @@ def synth_universe(
     rng = np.random.default_rng(seed)
     phi = PLANTED_PHI if signal == "planted" else 0.0
     T, N = n_bars, n_assets
-    timestamps = pd.bdate_range(start, periods=T).astype("datetime64[ns]")
+    timestamps = pd.DatetimeIndex(pd.bdate_range(start, periods=T).astype("datetime64[ns]"))
     assets = [f"SYN{i:03d}" for i in range(N)]
 
     beta = rng.uniform(0.5, 1.5, N)
@@ -92,6 +92,23 @@ def synth_universe(
         base_volume * np.exp(0.3 * rng.standard_normal((T, N)) + 0.4 * np.abs(r) / sigma)
     )
 
+    long = _long_builder(timestamps, assets)
+    bar_cols = {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
+    if "book" in extras:
+        imbalance = np.tanh(2.0 * r / sigma + 0.5 * rng.standard_normal((T, N)))
+        depth = base_volume / 100.0 * np.exp(0.2 * rng.standard_normal((T, N)))
+        bar_cols["bid_size"] = np.round(depth * (1.0 + imbalance))
+        bar_cols["ask_size"] = np.round(depth * (1.0 - imbalance))
+    bars = long(bar_cols)
+    sentiment, onchain = _aux(rng, long, r / sigma, volume, extras)
+    return SynthUniverse(bars=bars, sentiment=sentiment, onchain=onchain)
+
+
+def _long_builder(
+    timestamps: pd.DatetimeIndex, assets: Sequence[str]
+) -> Callable[[dict[str, np.ndarray]], pd.DataFrame]:
+    T, N = len(timestamps), len(assets)
+
     def long(values: dict[str, np.ndarray]) -> pd.DataFrame:
         frame = pd.DataFrame(
             {
@@ -103,26 +120,32 @@ def synth_universe(
             frame[name] = v.reshape(-1)
         return frame
 
-    bar_cols = {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
-    if "book" in extras:
-        imbalance = np.tanh(2.0 * r / sigma + 0.5 * rng.standard_normal((T, N)))
-        depth = base_volume / 100.0 * np.exp(0.2 * rng.standard_normal((T, N)))
-        bar_cols["bid_size"] = np.round(depth * (1.0 + imbalance))
-        bar_cols["ask_size"] = np.round(depth * (1.0 - imbalance))
-    bars = long(bar_cols)
+    return long
 
+
+def _aux(
+    rng: np.random.Generator,
+    long: Callable[[dict[str, np.ndarray]], pd.DataFrame],
+    z: np.ndarray,
+    volume: np.ndarray,
+    extras: Sequence[str],
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Sentiment and on-chain series driven by the standardised return ``z`` of the same
+    bar (contemporaneous: they describe bar t, they do not predict t+1) plus noise."""
+    T, N = z.shape
     sentiment = None
     if "sentiment" in extras:
-        score = np.tanh(0.5 * r / sigma + 0.8 * rng.standard_normal((T, N)))
+        score = np.tanh(0.5 * z + 0.8 * rng.standard_normal((T, N)))
         count = rng.poisson(20.0, (T, N)).astype(float)
         sentiment = long({"score": score, "volume": count})
-
     onchain = None
     if "onchain" in extras:
         growth = rng.normal(0.001, 0.02, (T, N))
         active = np.round(1e4 * np.exp(np.cumsum(growth, axis=0)) * rng.uniform(0.5, 5.0, N))
         tx = np.round(active * rng.uniform(1.5, 3.0, N) * np.exp(0.1 * rng.standard_normal((T, N))))
-        netflow = rng.normal(0.0, 1.0, (T, N)) * volume / 1e3 - 50.0 * r / sigma
+        netflow = (
+            rng.normal(0.0, 1.0, (T, N)) * volume / np.nanmean(volume, axis=0) * 1e3 - 50.0 * z
+        )
         hashrate = 1e6 * np.exp(np.cumsum(rng.normal(0.0005, 0.01, (T, N)), axis=0))
         onchain = long(
             {
@@ -132,4 +155,36 @@ def synth_universe(
                 "hash_rate": hashrate,
             }
         )
-    return SynthUniverse(bars=bars, sentiment=sentiment, onchain=onchain)
+    return sentiment, onchain
+
+
+def synth_aux_for(
+    timestamps: pd.DatetimeIndex,
+    assets: Sequence[str],
+    close: np.ndarray,
+    volume: np.ndarray,
+    *,
+    seed: int = 0,
+    extras: Sequence[str] = ("sentiment", "onchain"),
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Synthetic sentiment / on-chain series for an existing universe (``T x N`` closes and
+    volumes), so that every feature pipeline can run on it. The series are labelled
+    synthetic wherever they are stored; they carry no information about future returns.
+    ``z`` uses a trailing 63-bar volatility (causal)."""
+    unknown = set(extras) - {"sentiment", "onchain"}
+    if unknown:
+        raise ValueError(
+            f"synthetic auxiliary series can be sentiment or onchain, not {sorted(unknown)}"
+        )
+    r = pd.DataFrame(close).pct_change()
+    sigma = r.rolling(63, min_periods=5).std()
+    z = (r / sigma).fillna(0.0).clip(-10, 10).to_numpy()
+    vol = np.where(np.isfinite(volume) & (volume > 0), volume, np.nan)
+    vol = pd.DataFrame(vol).ffill().fillna(1.0).to_numpy()
+    rng = np.random.default_rng(seed)
+    sentiment, onchain = _aux(rng, _long_builder(timestamps, assets), z, vol, extras)
+    mask = np.isfinite(close).reshape(-1)  # only where the asset has a bar
+    return (
+        None if sentiment is None else sentiment[mask].reset_index(drop=True),
+        None if onchain is None else onchain[mask].reset_index(drop=True),
+    )

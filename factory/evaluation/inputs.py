@@ -21,7 +21,7 @@ def compute_features(
     panel = data.panel()
     if cache_dir is None:
         return fs(panel)
-    return FeatureCache(Path(cache_dir)).get_or_compute(fs, panel)
+    return FeatureCache(Path(cache_dir), dtype=np.float32).get_or_compute(fs, panel)
 
 
 def build_inputs(

@@ -192,7 +192,9 @@ def load_market_data(
         )
         aux = _load_aux(conn, assets, end)
     if aux is not None:
-        bars = bars.join(_align_aux(aux, bars.index))
+        bars = bars.join(
+            _align_aux(aux, pd.MultiIndex.from_tuples(bars.index, names=bars.index.names))
+        )
     return MarketData(bars.astype("float64").sort_index())
 
 
@@ -224,7 +226,7 @@ def _align_aux(aux: pd.DataFrame, index: pd.MultiIndex) -> pd.DataFrame:
         fresh = (aligned.index.to_series() - stamp) <= AUX_STALENESS
         aligned.loc[~fresh.to_numpy()] = np.nan
         aligned = aligned.reindex(bar_ts)
-        stacked = aligned.stack(future_stack=True).rename(str(column))
+        stacked = pd.Series(aligned.stack(future_stack=True), name=str(column))
         stacked.index = stacked.index.set_names(["timestamp", "asset"])
         out.append(stacked)
     return pd.concat(out, axis=1).reindex(index)

@@ -130,13 +130,17 @@ def upsert(
     if not rows:
         return
     dialect = conn.dialect.name
+    stmt: Any
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(tbl)
     elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(tbl)
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise NotImplementedError(f"upsert is not implemented for {dialect}")
-    stmt = insert(tbl)
     if update:
         stmt = stmt.on_conflict_do_update(
             index_elements=list(keys), set_={c: stmt.excluded[c] for c in update}
@@ -182,7 +186,7 @@ def bulk_upsert(
             f"INSERT INTO {tbl.name} ({col_list}) VALUES ({', '.join('?' * len(cols))}) "
             f"ON CONFLICT ({conflict}) {action}"
         )
-        conn.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+        conn.exec_driver_sql(sql, rows)
         return
     if dialect != "postgresql":  # pragma: no cover
         raise NotImplementedError(f"bulk_upsert is not implemented for {dialect}")

@@ -85,12 +85,12 @@ def store_result(db: Database, result: EvaluationResult, *, eval_key: str, at: d
             select(Evaluation.__table__.c.eval_key).where(Evaluation.__table__.c.config_id == cid)
         ).scalar_one_or_none()
         if previous is not None and previous != eval_key:
-            for model in (Signal, ConfigReturn):
-                conn.execute(delete(model.__table__).where(model.__table__.c.config_id == cid))
+            for name in ("signals", "config_returns"):
+                conn.execute(delete(table(name)).where(table(name).c.config_id == cid))
         first_ts = None
         if result.status == "done":
             sig = result.signals_frame()
-            long = sig.stack(future_stack=True).dropna().rename("signal").reset_index()
+            long = pd.Series(sig.stack(future_stack=True), name="signal").dropna().reset_index()
             long.columns = ["ts", "asset", "signal"]
             long.insert(0, "config_id", cid)
             long["signal"] = long["signal"].astype("float64")
@@ -231,7 +231,7 @@ def artifacts_for(db: Database, config_id: str, *, include_pruned: bool = False)
 def mark_pruned(db: Database, ids: Sequence[int]) -> None:
     if not ids:
         return
-    t = Artifact.__table__
+    t = table("artifacts")
     with db.begin() as conn:
         conn.execute(t.update().where(t.c.id.in_(list(ids))).values(pruned=True))
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 03:06:46.719393
+Create Date: 2026-11-22 03:39:19.352908
 
 """
 
@@ -32,7 +32,6 @@ def upgrade() -> None:
         sa.Column("feature_selection", sa.String(length=16), nullable=False),
         sa.Column("params", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("in_plan", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("config_id", name=op.f("pk_configs")),
     )
     op.create_table(

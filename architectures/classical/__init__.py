@@ -1,0 +1,1 @@
+"""Classical machine-learning architectures (gradient boosting on flattened windows)."""

@@ -1,0 +1,1 @@
+"""Deep-learning architectures (torch), imported lazily inside their methods."""

@@ -1,0 +1,1 @@
+"""Econometric architectures (statsmodels), fitted per asset on the return series."""

@@ -1,0 +1,1 @@
+"""Reinforcement-learning architectures (stable-baselines3) and their trading environment."""

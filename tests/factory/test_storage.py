@@ -1,0 +1,195 @@
+"""The storage contract, run on SQLite and (when reachable) PostgreSQL: migrations,
+idempotent writes, all-or-nothing result writes, round trips of every record kind."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, inspect, select
+
+from factory.data.importer import import_frame
+from factory.data.synth import synth_universe
+from factory.evaluation.engine import EvaluationResult
+from factory.plan import ModelConfig
+from factory.storage import decisions
+from factory.storage.bars import AUX_STALENESS, load_market_data
+from factory.storage.database import Database, current_revision, head_revision, migrate, table
+from factory.storage.results import (
+    evaluation_states,
+    latest_signals,
+    load_returns,
+    store_result,
+    upsert_configs,
+)
+
+AT = datetime(2026, 1, 1)
+TABLES = {
+    "bars",
+    "aux_values",
+    "imports",
+    "configs",
+    "evaluations",
+    "signals",
+    "config_returns",
+    "artifacts",
+    "rating_snapshots",
+    "ratings",
+    "promotion_cycles",
+    "promotions",
+    "rebalances",
+    "rebalance_weights",
+    "runs",
+}
+
+
+def count(db: Database, name: str) -> int:
+    with db.begin() as conn:
+        return int(conn.execute(select(func.count()).select_from(table(name))).scalar_one())
+
+
+def test_migrations_create_every_table_and_are_idempotent(db: Database) -> None:
+    names = set(inspect(db.engine).get_table_names())
+    assert TABLES <= names
+    with db.begin() as conn:
+        assert current_revision(conn) == head_revision()
+    migrate(db.engine)  # second run: no-op, no error
+    assert TABLES <= set(inspect(db.engine).get_table_names())
+
+
+def test_bars_round_trip_with_aux_aligned_as_of(db: Database) -> None:
+    u = synth_universe(2, 30, seed=4, extras=("book", "sentiment"))
+    import_frame(db, u.bars, kind="bars", source="t", at=AT)
+    # Sentiment only every other day: bars in between get the previous value (as of).
+    sparse = u.sentiment.iloc[::4].reset_index(drop=True)  # 2 assets -> every 2nd bar per asset
+    import_frame(db, sparse, kind="sentiment", source="t", at=AT)
+    data = load_market_data(db)
+    assert data.bars.shape[0] == 60
+    stored = data.bars.xs("SYN000", level="asset")
+    src = u.bars[u.bars.asset == "SYN000"].set_index("timestamp")
+    assert np.allclose(stored["close"].to_numpy(), src["close"].to_numpy())
+    assert np.allclose(stored["bid_size"].to_numpy(), src["bid_size"].to_numpy())
+    s = sparse[sparse.asset == "SYN000"].set_index("timestamp")["score"]
+    expected = s.reindex(stored.index, method="ffill")
+    assert np.allclose(stored["sentiment_score"].to_numpy(), expected.to_numpy(), equal_nan=True)
+
+
+def test_aux_values_go_stale(db: Database) -> None:
+    ts = pd.bdate_range("2020-01-01", periods=40)
+    bars = pd.DataFrame(
+        {
+            "timestamp": ts,
+            "asset": "AAA",
+            "open": 10.0,
+            "high": 11.0,
+            "low": 9.0,
+            "close": 10.0,
+            "volume": 1.0,
+        }
+    )
+    import_frame(db, bars, kind="bars", source="t", at=AT)
+    import_frame(
+        db,
+        pd.DataFrame({"timestamp": [ts[0]], "asset": ["AAA"], "score": [0.5]}),
+        kind="sentiment",
+        source="t",
+        at=AT,
+    )
+    s = load_market_data(db).bars["sentiment_score"].droplevel("asset")
+    fresh = s.index - ts[0] <= AUX_STALENESS
+    assert (s[fresh] == 0.5).all() and s[~fresh].isna().all()
+
+
+def _config(name: str = "lightgbm") -> ModelConfig:
+    return ModelConfig(name, 1, "classical", 5, "ohlcv", 1, (("num_leaves", 7),))
+
+
+def _result(cid: str, n: int = 5, value: float = 0.1, status: str = "done") -> EvaluationResult:
+    ts = pd.bdate_range("2020-01-01", periods=n).to_numpy()
+    if status == "failed":
+        return EvaluationResult(cid, "failed", error="ValueError: nope")
+    sig = np.full((n, 2), value, dtype=np.float32)
+    sig[0, 1] = np.nan
+    return EvaluationResult(
+        cid,
+        "done",
+        assets=("A", "B"),
+        signal_ts=ts,
+        signals=sig,
+        return_ts=ts[1:],
+        net=np.full(n - 1, 0.001),
+        gross=np.full(n - 1, 0.002),
+        turnover=np.full(n - 1, 0.5),
+        n_retrains=1,
+        n_predictions=int(np.isfinite(sig).sum()),
+        fit_seconds=1.0,
+        predict_seconds=0.5,
+        last_ts=pd.Timestamp(ts[-1]).to_pydatetime(),
+    )
+
+
+def test_results_are_idempotent_and_reset_on_new_settings(db: Database) -> None:
+    c = _config()
+    assert upsert_configs(db, [c], at=AT) == 1
+    assert upsert_configs(db, [c], at=AT) == 0
+    store_result(db, _result(c.config_id), eval_key="k1", at=AT)
+    store_result(db, _result(c.config_id), eval_key="k1", at=AT)
+    assert count(db, "signals") == 9 and count(db, "config_returns") == 4
+    # A longer re-run under the same settings extends; values are updated in place.
+    store_result(db, _result(c.config_id, n=7, value=0.2), eval_key="k1", at=AT)
+    assert count(db, "signals") == 13 and count(db, "config_returns") == 6
+    sig = latest_signals(db, [c.config_id])
+    assert set(sig["signal"].round(6)) == {0.2}
+    # New settings: the old rows answer another question and are replaced.
+    store_result(db, _result(c.config_id, n=3), eval_key="k2", at=AT)
+    assert count(db, "signals") == 5 and count(db, "config_returns") == 2
+    st = evaluation_states(db)[c.config_id]
+    assert st.eval_key == "k2" and st.status == "done" and st.n_predictions == 5
+
+
+def test_failure_keeps_last_good_range(db: Database) -> None:
+    c = _config()
+    upsert_configs(db, [c], at=AT)
+    store_result(db, _result(c.config_id, n=5), eval_key="k", at=AT)
+    store_result(db, _result(c.config_id, status="failed"), eval_key="k", at=AT)
+    st = evaluation_states(db)[c.config_id]
+    assert st.status == "failed" and "nope" in (st.error or "")
+    assert st.last_ts == pd.Timestamp(pd.bdate_range("2020-01-01", periods=5)[-1]).to_pydatetime()
+    assert load_returns(db).shape == (4, 1)
+
+
+def test_a_failed_write_leaves_nothing_behind(db: Database) -> None:
+    """store_result is one transaction: a bad row aborts the config's whole write."""
+    c = _config()
+    upsert_configs(db, [c], at=AT)
+    bad = _result("not-a-known-config")  # foreign key violation on signals
+    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError type differs per backend
+        store_result(db, bad, eval_key="k", at=AT)
+    assert count(db, "signals") == 0 and count(db, "evaluations") == 0
+
+
+def test_runs_rebalances_and_cycles_are_keyed(db: Database) -> None:
+    decisions.record_run(db, "rate", "2026-01-01T00:00", status="running", at=AT)
+    decisions.record_run(
+        db, "rate", "2026-01-01T00:00", status="done", at=AT + timedelta(seconds=5)
+    )
+    assert count(db, "runs") == 1
+    assert decisions.run_status(db, "rate", "2026-01-01T00:00") == "done"
+    for weight in (0.5, 0.25):
+        decisions.save_rebalance(
+            db,
+            time_key="2020-01-03",
+            bar_ts=datetime(2020, 1, 3),
+            at=AT,
+            cycle_id=None,
+            n_active=1,
+            weights=pd.Series({"A": weight, "B": -weight}),
+            gross=2 * weight,
+            note="",
+            export_path=None,
+        )
+    info = decisions.latest_rebalance(db)
+    assert info is not None and info.weights == {"A": 0.25, "B": -0.25}
+    assert count(db, "rebalances") == 1 and count(db, "rebalance_weights") == 2
