@@ -29,7 +29,7 @@ class App:
 
     @property
     def output_dir(self) -> Path:
-        path = Path(self.settings.output_dir)
+        path = Path(self.settings.output_dir).resolve()
         path.mkdir(parents=True, exist_ok=True)
         return path
 

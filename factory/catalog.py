@@ -36,6 +36,12 @@ def plan(
     settings: Settings, data: DataProfile | None, prior: Mapping[str, str] | None = None
 ) -> Expansion:
     p = settings.plan
+    known = {s.name for s in registry.available()}
+    unknown = sorted(set(p.grids) - known)
+    if unknown:
+        raise KeyError(
+            f"[plan] grids names unknown architecture(s) {unknown}; known: {sorted(known)}"
+        )
     return expand(
         architectures(p.architectures),
         pipelines(p.feature_sets),

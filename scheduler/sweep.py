@@ -19,11 +19,12 @@ from datetime import datetime
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from architectures import registry
+from architectures.registry import ArchitectureSpec
 from factory.artifacts import ArtifactStore
 from factory.catalog import eval_params
 from factory.clock import Clock
 from factory.data.market import MarketData
-from factory.evaluation.engine import EvalParams, EvaluationResult, evaluate_config
+from factory.evaluation.engine import EvalInputs, EvalParams, EvaluationResult, evaluate_config
 from factory.evaluation.inputs import build_inputs
 from factory.plan import ModelConfig
 from factory.settings import Settings
@@ -70,10 +71,15 @@ def order_by_cost(
 
 
 def _task(
-    config: ModelConfig, inputs: object, params: EvalParams, artifact_root: str
+    config: ModelConfig,
+    spec: ArchitectureSpec,
+    inputs: EvalInputs,
+    params: EvalParams,
+    artifact_root: str,
 ) -> EvaluationResult:
-    spec = registry.get(config.architecture, config.arch_version)
-    return evaluate_config(config, spec, inputs, params, store=ArtifactStore(artifact_root))  # type: ignore[arg-type]
+    """What a worker runs. The spec travels with the task and the worker rebuilds the
+    class from its entry-point string: nothing relies on the driver's registry."""
+    return evaluate_config(config, spec, inputs, params, store=ArtifactStore(artifact_root))
 
 
 def run_sweep(
@@ -110,7 +116,10 @@ def run_sweep(
         handles[name] = backend.put(inputs)
     by_id = {c.config_id: c for c in pending}
     for c in order_by_cost(pending, states):
-        backend.submit(c.config_id, _task, c, handles[c.feature_set], params, settings.artifacts)
+        spec = registry.get(c.architecture, c.arch_version)
+        backend.submit(
+            c.config_id, _task, c, spec, handles[c.feature_set], params, settings.artifacts
+        )
 
     evaluated = failed = 0
     failures: list[tuple[str, str]] = []

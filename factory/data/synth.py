@@ -55,19 +55,19 @@ def synth_universe(
     unknown = set(extras) - set(EXTRAS)
     if unknown:
         raise ValueError(f"unknown extras {sorted(unknown)}; choose from {EXTRAS}")
-    rng = np.random.default_rng(seed)
+    rng = _Streams(seed)
     phi = PLANTED_PHI if signal == "planted" else 0.0
     T, N = n_bars, n_assets
     timestamps = pd.DatetimeIndex(pd.bdate_range(start, periods=T).astype("datetime64[ns]"))
     assets = [f"SYN{i:03d}" for i in range(N)]
 
-    beta = rng.uniform(0.5, 1.5, N)
+    beta = rng().uniform(0.5, 1.5, N)
     sigma_m = 0.008
-    target_idio = rng.uniform(0.008, 0.02, N)  # long-run idiosyncratic daily vol
+    target_idio = rng().uniform(0.008, 0.02, N)  # long-run idiosyncratic daily vol
     alpha, gamma = 0.08, 0.90
     omega = target_idio**2 * (1 - alpha - gamma)
-    z = rng.standard_normal((T, N))
-    m = rng.standard_normal(T) * sigma_m
+    z = rng().standard_normal((T, N))
+    m = rng().standard_normal(T) * sigma_m
     h = np.empty((T, N))
     e = np.empty((T, N))
     r = np.empty((T, N))
@@ -82,26 +82,43 @@ def synth_universe(
     close = 100.0 * np.cumprod(1.0 + r, axis=0)
     sigma = np.sqrt(h + (beta * sigma_m) ** 2)
     prev_close = np.vstack([close[:1] / (1.0 + r[:1]), close[:-1]])
-    open_ = prev_close * np.exp(rng.normal(0.0, 0.25, (T, N)) * sigma)
+    open_ = prev_close * np.exp(rng().normal(0.0, 0.25, (T, N)) * sigma)
     top = np.maximum(open_, close)
     bottom = np.minimum(open_, close)
-    high = top * (1.0 + np.abs(rng.normal(0.0, 0.5, (T, N))) * sigma)
-    low = bottom * (1.0 - np.clip(np.abs(rng.normal(0.0, 0.5, (T, N))) * sigma, 0.0, 0.5))
-    base_volume = rng.uniform(1e5, 5e6, N)
+    high = top * (1.0 + np.abs(rng().normal(0.0, 0.5, (T, N))) * sigma)
+    low = bottom * (1.0 - np.clip(np.abs(rng().normal(0.0, 0.5, (T, N))) * sigma, 0.0, 0.5))
+    base_volume = rng().uniform(1e5, 5e6, N)
     volume = np.round(
-        base_volume * np.exp(0.3 * rng.standard_normal((T, N)) + 0.4 * np.abs(r) / sigma)
+        base_volume * np.exp(0.3 * rng().standard_normal((T, N)) + 0.4 * np.abs(r) / sigma)
     )
 
     long = _long_builder(timestamps, assets)
     bar_cols = {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
     if "book" in extras:
-        imbalance = np.tanh(2.0 * r / sigma + 0.5 * rng.standard_normal((T, N)))
-        depth = base_volume / 100.0 * np.exp(0.2 * rng.standard_normal((T, N)))
+        imbalance = np.tanh(2.0 * r / sigma + 0.5 * rng().standard_normal((T, N)))
+        depth = base_volume / 100.0 * np.exp(0.2 * rng().standard_normal((T, N)))
         bar_cols["bid_size"] = np.round(depth * (1.0 + imbalance))
         bar_cols["ask_size"] = np.round(depth * (1.0 - imbalance))
     bars = long(bar_cols)
     sentiment, onchain = _aux(rng, long, r / sigma, volume, extras)
     return SynthUniverse(bars=bars, sentiment=sentiment, onchain=onchain)
+
+
+def _expanding_mean(x: np.ndarray) -> np.ndarray:
+    """Mean of rows 0..t (causal, and unchanged when rows are appended)."""
+    return np.cumsum(x, axis=0) / np.arange(1, len(x) + 1)[:, None]
+
+
+class _Streams:
+    """One independent random stream per quantity drawn, in a fixed order. Each array is
+    filled time-major from its own stream, so a longer universe extends a shorter one with
+    the same seed bar for bar (new bars "arrive" without rewriting history)."""
+
+    def __init__(self, seed: int) -> None:
+        self._seq = np.random.SeedSequence(seed)
+
+    def __call__(self) -> np.random.Generator:
+        return np.random.default_rng(self._seq.spawn(1)[0])
 
 
 def _long_builder(
@@ -124,7 +141,7 @@ def _long_builder(
 
 
 def _aux(
-    rng: np.random.Generator,
+    rng: _Streams,
     long: Callable[[dict[str, np.ndarray]], pd.DataFrame],
     z: np.ndarray,
     volume: np.ndarray,
@@ -135,18 +152,18 @@ def _aux(
     T, N = z.shape
     sentiment = None
     if "sentiment" in extras:
-        score = np.tanh(0.5 * z + 0.8 * rng.standard_normal((T, N)))
-        count = rng.poisson(20.0, (T, N)).astype(float)
+        score = np.tanh(0.5 * z + 0.8 * rng().standard_normal((T, N)))
+        count = rng().poisson(20.0, (T, N)).astype(float)
         sentiment = long({"score": score, "volume": count})
     onchain = None
     if "onchain" in extras:
-        growth = rng.normal(0.001, 0.02, (T, N))
-        active = np.round(1e4 * np.exp(np.cumsum(growth, axis=0)) * rng.uniform(0.5, 5.0, N))
-        tx = np.round(active * rng.uniform(1.5, 3.0, N) * np.exp(0.1 * rng.standard_normal((T, N))))
-        netflow = (
-            rng.normal(0.0, 1.0, (T, N)) * volume / np.nanmean(volume, axis=0) * 1e3 - 50.0 * z
+        growth = rng().normal(0.001, 0.02, (T, N))
+        active = np.round(1e4 * np.exp(np.cumsum(growth, axis=0)) * rng().uniform(0.5, 5.0, N))
+        tx = np.round(
+            active * rng().uniform(1.5, 3.0, N) * np.exp(0.1 * rng().standard_normal((T, N)))
         )
-        hashrate = 1e6 * np.exp(np.cumsum(rng.normal(0.0005, 0.01, (T, N)), axis=0))
+        netflow = rng().normal(0.0, 1.0, (T, N)) * volume / _expanding_mean(volume) * 1e3 - 50.0 * z
+        hashrate = 1e6 * np.exp(np.cumsum(rng().normal(0.0005, 0.01, (T, N)), axis=0))
         onchain = long(
             {
                 "active_addresses": active,
@@ -181,7 +198,7 @@ def synth_aux_for(
     z = (r / sigma).fillna(0.0).clip(-10, 10).to_numpy()
     vol = np.where(np.isfinite(volume) & (volume > 0), volume, np.nan)
     vol = pd.DataFrame(vol).ffill().fillna(1.0).to_numpy()
-    rng = np.random.default_rng(seed)
+    rng = _Streams(seed)
     sentiment, onchain = _aux(rng, _long_builder(timestamps, assets), z, vol, extras)
     mask = np.isfinite(close).reshape(-1)  # only where the asset has a bar
     return (

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from architectures.registry import ArchitectureSpec
+from factory.app import App
+from factory.clock import FakeClock
 from factory.data.market import MarketData
 from factory.data.synth import synth_universe
 from factory.plan import ModelConfig
+from factory.settings import load_settings
 from features.registry import FeatureSet
 
 
@@ -69,3 +75,25 @@ def tiny_config(
         params=tuple(sorted(merged.items())),
         feature_selection=selection,
     )
+
+
+SMALL_PLAN = {
+    "plan.lookbacks": [8],
+    "plan.feature_sets": ["ohlcv", "momentum"],
+    "plan.max_grid": 1,
+    "plan.grids": {"ppo": {"total_timesteps": [1024]}, "lstm": {"epochs": [1], "hidden_size": [8]}},
+    "evaluation.min_train": 250,
+    "evaluation.retrain_every": 200,
+}
+
+
+def make_test_app(tmp: Path, db_url: str | None = None, **overrides: object) -> App:
+    settings = load_settings(
+        None,
+        db_url=db_url or f"sqlite:///{tmp / 'factory.db'}",
+        artifacts=str(tmp / "artifacts"),
+        output_dir=str(tmp / "out"),
+        cache_dir=str(tmp / "cache"),
+        **{**SMALL_PLAN, **overrides},
+    )
+    return App(settings, clock=FakeClock(datetime(2026, 3, 2, 21, 0)))

@@ -1,0 +1,141 @@
+"""The sweep: evaluates pending configs, stores results, resumes, records failures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from architectures import registry
+from architectures.registry import REGISTRY, spec_from_class
+from factory import catalog
+from factory.app import App
+from factory.data.importer import import_frame
+from factory.data.synth import synth_universe
+from factory.plan import ModelConfig
+from factory.storage.bars import load_market_data
+from factory.storage.results import evaluation_states, load_returns, load_signals
+from scheduler.backends import RayBackend, SerialBackend
+from scheduler.sweep import needs_evaluation, order_by_cost, run_sweep
+from tests.scheduler.archs import Crashing, Raising
+
+
+def _plan(app: App) -> list[ModelConfig]:
+    data = load_market_data(app.db)
+    return list(catalog.plan(app.settings, catalog.profile(data)).configs)
+
+
+def _sweep(app: App, configs: list[ModelConfig], backend=None, **kw):  # type: ignore[no-untyped-def]
+    data = load_market_data(app.db)
+    return run_sweep(
+        app.db,
+        app.settings,
+        data,
+        configs,
+        backend or SerialBackend(),
+        app.clock,
+        progress=False,
+        **kw,
+    )
+
+
+def test_sweep_stores_everything_and_resumes(app: App) -> None:
+    configs = [c for c in _plan(app) if c.architecture in ("lightgbm", "arima")]
+    assert len(configs) == 3  # lightgbm x 2 feature sets + arima on ohlcv
+    first = _sweep(app, configs)
+    assert (first.evaluated, first.failed, first.skipped) == (3, 0, 0)
+    states = evaluation_states(app.db)
+    last = load_market_data(app.db).timestamps[-1]
+    assert all(states[c.config_id].last_ts == last for c in configs)
+    returns = load_returns(app.db)
+    assert set(returns.columns) == {c.config_id for c in configs}
+    assert returns.notna().sum().min() > 300
+    # Resume: nothing left to do.
+    again = _sweep(app, configs)
+    assert (again.evaluated, again.skipped) == (0, 3)
+    # New bars arrive: every config is pending again and extends its history.
+    more = synth_universe(3, 650, seed=2, signal="planted")
+    import_frame(app.db, more.bars, kind="bars", source="synth", at=app.now())
+    after = _sweep(app, configs)
+    assert after.evaluated == 3
+    assert load_returns(app.db).index[-1] == load_market_data(app.db).timestamps[-1]
+
+
+def test_a_failing_config_is_recorded_and_the_sweep_goes_on(app: App) -> None:
+    spec = spec_from_class(Raising)
+    REGISTRY.add(spec)
+    try:
+        good = next(c for c in _plan(app) if c.architecture == "lightgbm")
+        bad = ModelConfig(spec.name, 1, "classical", 8, "ohlcv", good.feature_set_version)
+        report = _sweep(app, [bad, good])
+        assert (report.evaluated, report.failed) == (1, 1)
+        assert (
+            report.failures[0][0] == bad.config_id and "deliberate failure" in report.failures[0][1]
+        )
+        states = evaluation_states(app.db)
+        assert states[bad.config_id].status == "failed" and states[good.config_id].status == "done"
+        # Failed configs are not retried unless asked.
+        assert _sweep(app, [bad, good]).skipped == 2
+        assert _sweep(app, [bad, good], retry_failed=True).failed == 1
+    finally:
+        REGISTRY.remove(spec.name)
+
+
+def test_changed_settings_re_evaluate() -> None:
+    from factory.storage.results import EvaluationState
+
+    st = EvaluationState(
+        "c", "k1", "done", pd.Timestamp("2020-01-02").to_pydatetime(), None, 1.0, 1.0, 10
+    )
+    when = pd.Timestamp("2020-01-02").to_pydatetime()
+    assert not needs_evaluation(st, "k1", when, retry_failed=False)
+    assert needs_evaluation(st, "k2", when, retry_failed=False)
+    assert needs_evaluation(
+        st, "k1", pd.Timestamp("2020-01-03").to_pydatetime(), retry_failed=False
+    )
+    assert needs_evaluation(None, "k1", when, retry_failed=False)
+
+
+def test_longest_first() -> None:
+    lgb, ppo = registry.get("lightgbm"), registry.get("ppo")
+    a = ModelConfig(lgb.name, 1, lgb.family, 8, "ohlcv", 1)
+    b = ModelConfig(ppo.name, 1, ppo.family, 8, "ohlcv", 1)
+    c = ModelConfig(lgb.name, 1, lgb.family, 90, "ohlcv", 1)
+    # Without timings: cost hint x lookback / 30 -> lightgbm L90 3.0, ppo L8 2.13, lightgbm L8 0.27.
+    assert order_by_cost([a, b, c], {}) == [c, b, a]
+    # With timings from a previous evaluation, those win.
+    from factory.storage.results import EvaluationState
+
+    timed = {a.config_id: EvaluationState(a.config_id, "k", "done", None, None, 500.0, 1.0, 10)}
+    assert order_by_cost([a, b, c], timed)[0] == a
+
+
+@pytest.mark.ray
+@pytest.mark.xdist_group("ray")
+def test_ray_matches_serial_and_survives_a_crashing_worker(app: App) -> None:
+    """Workers rebuild each architecture from its spec and give the same signals as the
+    in-process run; a worker that dies is recorded as a failed config."""
+    configs = [
+        c for c in _plan(app) if c.architecture in ("lightgbm", "lstm") and c.feature_set == "ohlcv"
+    ]
+    crash = spec_from_class(Crashing)
+    REGISTRY.add(crash)
+    try:
+        dead = ModelConfig(crash.name, 1, "classical", 8, "ohlcv", configs[0].feature_set_version)
+        backend = RayBackend(workers=2)
+        try:
+            report = _sweep(app, [*configs, dead], backend=backend)
+        finally:
+            backend.shutdown()
+        assert (report.evaluated, report.failed) == (2, 1)
+        assert report.failures[0][0] == dead.config_id
+        ray_signals = {c.config_id: load_signals(app.db, c.config_id) for c in configs}
+        serial = _sweep(app, configs, force=True)
+        assert serial.evaluated == 2
+        for c in configs:
+            a, b = ray_signals[c.config_id], load_signals(app.db, c.config_id)
+            assert a.shape == b.shape and np.allclose(
+                a.to_numpy(), b.to_numpy(), atol=1e-6, equal_nan=True
+            )
+    finally:
+        REGISTRY.remove(crash.name)
