@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
     app.command()(rebalance)
     app.command()(leaderboard)
     app.command()(prune)
+    app.command()(run)
 
 
 def init(
@@ -378,3 +379,56 @@ def prune(ctx: typer.Context) -> None:
     a = make_app(ctx)
     out = prune_job(a)
     console.print(f"pruned {out.deleted} artifacts; {out.kept_active} live configs untouched")
+
+
+def run(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="run the due jobs once and exit")] = False,
+    interval: Annotated[float, typer.Option(min=1.0, help="seconds between ticks")] = 60.0,
+    backend: Annotated[str | None, typer.Option(help="ray or serial (default: settings)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1)] = None,
+    address: Annotated[str | None, typer.Option(help="join this Ray cluster")] = None,
+    format: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """The autonomous loop: evaluate new bars, snapshot ratings every 5 minutes, promote
+    once a UTC day, rebalance once per bar, prune artifacts. Safe to stop and restart."""
+    from datetime import datetime
+
+    from factory.cli import make_app
+    from scheduler.backends import make_backend
+    from scheduler.daemon import JobResult, run_forever, tick
+
+    a = make_app(
+        ctx,
+        **{
+            "scheduler.backend": backend,
+            "scheduler.workers": workers,
+            "scheduler.address": address,
+        },
+    )
+    s = a.settings.scheduler
+    be = make_backend(s.backend, workers=s.workers, address=s.address)
+
+    def show(now: datetime, results: list[JobResult]) -> None:
+        if format is Format.json:
+            print_json({"at": now, "jobs": [r.__dict__ for r in results]})
+            return
+        if not results:
+            console.print(f"{now:%Y-%m-%d %H:%M:%S} nothing due")
+        for r in results:
+            colour = {"done": "green", "failed": "red"}.get(r.status, "yellow")
+            console.print(
+                f"{now:%Y-%m-%d %H:%M:%S} [{colour}]{r.status:<7}[/] {r.job:<9} {r.time_key}  {r.detail}",
+                highlight=False,
+            )
+
+    try:
+        if once:
+            show(a.now(), tick(a, be, progress=format is not Format.json))
+        else:
+            console.print(
+                f"factory run: ticking every {interval:.0f} s on {a.db.describe()} (Ctrl-C stops)"
+            )
+            run_forever(a, be, interval_s=interval, on_tick=show)
+    finally:
+        be.shutdown()

@@ -1,0 +1,165 @@
+"""The autonomous loop behind ``factory run``.
+
+Every tick computes, for each job, the time key it would run under *now* and runs the
+jobs whose key has no finished run yet, in this order:
+
+=========  ===================================================  =====================
+job        time key                                             effect
+=========  ===================================================  =====================
+evaluate   last bar + fingerprint of the planned config ids     sweep pending configs
+rate       now floored to 5 minutes                             rating snapshot
+promote    UTC date of now                                      promotion cycle
+rebalance  date of the last bar                                 target weights + export
+prune      UTC date of now                                      artifact retention
+=========  ===================================================  =====================
+
+A job records ``running`` then ``done`` (or ``failed`` with its error) in the ``runs``
+table. Because every job is idempotent for its key, a crash or restart resumes where it
+stopped and repeats nothing already finished; a failed job is retried at the next tick.
+Policy (`due_jobs`) is a pure function; `tick` executes.
+
+Not yet here (later issues): polling a live data source (new bars arrive through
+``factory data import``), drift monitoring and Optuna refinement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from factory import catalog
+from factory.app import App
+from factory.data.market import MarketData
+from factory.jobs import (
+    NothingToDo,
+    cycle_key,
+    promote_job,
+    prune_job,
+    rate_job,
+    rebalance_job,
+    rebalance_key,
+    snapshot_key,
+)
+from factory.plan import ModelConfig
+from factory.storage import decisions
+from factory.storage.bars import load_market_data
+from scheduler.backends import Backend
+from scheduler.sweep import run_sweep
+
+JOBS = ("evaluate", "rate", "promote", "rebalance", "prune")
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job: str
+    time_key: str
+    status: str  # done | failed | skipped
+    detail: str
+
+
+def due_jobs(
+    keys: Mapping[str, str | None], finished: Callable[[str, str], bool]
+) -> list[tuple[str, str]]:
+    """(job, key) pairs to run now: jobs with a key (None = cannot run yet) whose key has
+    no finished run, in `JOBS` order."""
+    return [
+        (job, key) for job in JOBS if (key := keys.get(job)) is not None and not finished(job, key)
+    ]
+
+
+def plan_fingerprint(config_ids: Sequence[str]) -> str:
+    return hashlib.sha256(",".join(sorted(config_ids)).encode()).hexdigest()[:8]
+
+
+def tick(app: App, backend: Backend, *, progress: bool = False) -> list[JobResult]:
+    """Run every due job once. Never raises for a job's failure (it is recorded)."""
+    now = app.now()
+    try:
+        data = load_market_data(app.db, assets=app.settings.data.assets or None)
+    except LookupError:
+        return [JobResult("evaluate", "-", "skipped", "no bars stored yet")]
+    last_bar = data.timestamps[-1].to_pydatetime()
+    configs = catalog.plan(app.settings, catalog.profile(data)).configs
+    keys: dict[str, str | None] = {
+        "evaluate": f"{last_bar:%Y-%m-%dT%H:%M}/{plan_fingerprint([c.config_id for c in configs])}",
+        "rate": snapshot_key(now),
+        "promote": cycle_key(now),
+        "rebalance": rebalance_key(last_bar),
+        "prune": cycle_key(now),
+    }
+
+    def finished(job: str, key: str) -> bool:
+        return decisions.run_status(app.db, job, key) == "done"
+
+    actions: dict[str, Callable[[], str]] = {
+        "evaluate": lambda: _evaluate(app, backend, data, configs, progress),
+        "rate": lambda: f"snapshot {rate_job(app).snapshot.time_key}",
+        "promote": lambda: promote_job(app).cycle.note,
+        "rebalance": lambda: f"gross {rebalance_job(app).rebalance.gross:.3f}",
+        "prune": lambda: f"{prune_job(app).deleted} artifacts pruned",
+    }
+    results = []
+    for job, key in due_jobs(keys, finished):
+        decisions.record_run(app.db, job, key, status="running", at=app.now())
+        try:
+            detail = actions[job]()
+        except NothingToDo as exc:
+            decisions.record_run(app.db, job, key, status="skipped", at=app.now(), detail=str(exc))
+            results.append(JobResult(job, key, "skipped", str(exc)))
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+            decisions.record_run(app.db, job, key, status="failed", at=app.now(), error=error)
+            results.append(JobResult(job, key, "failed", f"{type(exc).__name__}: {exc}"))
+        else:
+            decisions.record_run(app.db, job, key, status="done", at=app.now(), detail=detail)
+            results.append(JobResult(job, key, "done", detail))
+    return results
+
+
+def _evaluate(
+    app: App, backend: Backend, data: MarketData, configs: Sequence[ModelConfig], progress: bool
+) -> str:
+    report = run_sweep(app.db, app.settings, data, configs, backend, app.clock, progress=progress)
+    return f"evaluated {report.evaluated}, failed {report.failed}, up to date {report.skipped}"
+
+
+def run_forever(
+    app: App,
+    backend: Backend,
+    *,
+    interval_s: float = 60.0,
+    on_tick: Callable[[datetime, list[JobResult]], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    max_ticks: int | None = None,
+) -> int:
+    """Tick every ``interval_s`` seconds until SIGINT/SIGTERM (or ``max_ticks``). Returns
+    the number of ticks run."""
+    stop = False
+
+    def _stop(signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    ticks = 0
+    try:
+        while not stop and (max_ticks is None or ticks < max_ticks):
+            started = time.monotonic()
+            results = tick(app, backend)
+            ticks += 1
+            if on_tick is not None:
+                on_tick(app.now(), results)
+            remaining = interval_s - (time.monotonic() - started)
+            while remaining > 0 and not stop and (max_ticks is None or ticks < max_ticks):
+                step = min(remaining, 1.0)
+                sleep(step)
+                remaining -= step
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return ticks

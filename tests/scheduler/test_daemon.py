@@ -1,0 +1,80 @@
+"""The autonomous loop: jobs run once per time key, resume after a crash, retry failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from factory.app import App
+from factory.clock import FakeClock
+from factory.data.importer import import_frame
+from factory.data.synth import synth_universe
+from factory.storage import decisions
+from scheduler.backends import SerialBackend
+from scheduler.daemon import JOBS, due_jobs, run_forever, tick
+from tests.factory.helpers import make_test_app
+
+
+@pytest.fixture
+def loop_app(workdir: Path, db_url: str) -> Iterator[App]:
+    a = make_test_app(workdir, db_url, **{"plan.architectures": ["lightgbm", "arima"]})
+    import_frame(a.db, synth_universe(4, 500, seed=6, signal="planted").bars, kind="bars", source="s", at=a.now())
+    yield a
+    a.close()
+
+
+def ran(results: list) -> dict[str, str]:  # type: ignore[type-arg]
+    return {r.job: r.status for r in results}
+
+
+def test_due_jobs_policy() -> None:
+    keys = {"evaluate": "e1", "rate": "r1", "promote": None, "rebalance": "b1", "prune": "p1"}
+    done = {("rate", "r1"), ("prune", "p1")}
+    assert due_jobs(keys, lambda j, k: (j, k) in done) == [("evaluate", "e1"), ("rebalance", "b1")]
+
+
+def test_each_job_runs_once_per_time_key(loop_app: App) -> None:
+    a = loop_app
+    clock = a.clock
+    assert isinstance(clock, FakeClock)
+    be = SerialBackend()
+    assert ran(tick(a, be)) == dict.fromkeys(JOBS, "done")
+    assert tick(a, be) == []  # nothing due at the same time
+    clock.advance(timedelta(minutes=5))
+    assert ran(tick(a, be)) == {"rate": "done"}
+    # New bars: evaluate (new last bar) and rebalance (new bar date) become due.
+    import_frame(a.db, synth_universe(4, 503, seed=6, signal="planted").bars, kind="bars", source="s", at=a.now())
+    assert ran(tick(a, be)) == {"evaluate": "done", "rebalance": "done"}
+    clock.advance(timedelta(days=1))
+    assert set(ran(tick(a, be))) == {"rate", "promote", "prune"}
+    assert decisions.latest_cycle(a.db) is not None
+
+
+def test_a_crash_mid_job_resumes_and_a_failure_is_retried(loop_app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = loop_app
+    be = SerialBackend()
+    import scheduler.daemon as daemon
+
+    def broken(app: App) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(daemon, "promote_job", broken)
+    first = ran(tick(a, be))
+    assert first["promote"] == "failed" and first["rebalance"] == "skipped"  # no cycle yet
+    runs = {(r.job, r.status) for r in decisions.recent_runs(a.db)}
+    assert ("promote", "failed") in runs
+    monkeypatch.undo()
+    # A run left "running" by a crash is not finished either: it runs again.
+    decisions.record_run(a.db, "prune", daemon.cycle_key(a.now()), status="running", at=a.now())
+    second = ran(tick(a, be))
+    assert second == {"promote": "done", "rebalance": "done", "prune": "done"}
+
+
+def test_run_forever_stops_after_max_ticks(loop_app: App) -> None:
+    slept: list[float] = []
+    n = run_forever(loop_app, SerialBackend(), interval_s=3, sleep=slept.append, max_ticks=2)
+    # Slept between the two ticks only: the interval minus the first tick's duration.
+    assert n == 2 and 0 < sum(slept) <= 3 and all(s <= 1.0 for s in slept)
