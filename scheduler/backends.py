@@ -95,8 +95,10 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
 
 class RayBackend:
     """Ray tasks of one CPU each. Starts a local Ray runtime unless ``address`` is given
-    (then joins that cluster). A task that exceeds ``timeout_s`` is cancelled and reported
-    as an error."""
+    (then joins that cluster). A task that runs longer than ``timeout_s`` is cancelled and
+    reported as an error. Ray does not report when a task starts; tasks are dispatched in
+    submission order, so a task's clock starts when it becomes one of the oldest
+    ``workers`` outstanding tasks (waiting in the queue does not count)."""
 
     name = "ray"
 
@@ -120,7 +122,9 @@ class RayBackend:
                 )
             self._started = True
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_call)
+        self._slots = max(1, int(ray.cluster_resources().get("CPU", workers)))
         self._pending: dict[Any, tuple[Any, float]] = {}  # ref -> (tag, submitted at)
+        self._running_since: dict[Any, float] = {}
 
     def put(self, obj: Any) -> Any:
         return self._ray.put(obj)
@@ -132,10 +136,14 @@ class RayBackend:
     def results(self, timeout_s: float | None = None) -> Iterator[Outcome]:
         ray = self._ray
         while self._pending:
+            now = time.perf_counter()
+            for ref in list(self._pending)[: self._slots]:
+                self._running_since.setdefault(ref, now)
             ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=5.0)
             now = time.perf_counter()
             for ref in ready:
                 tag, submitted = self._pending.pop(ref)
+                self._running_since.pop(ref, None)
                 try:
                     value = ray.get(ref)
                 except Exception as exc:  # worker crash, cancellation, task error
@@ -144,9 +152,11 @@ class RayBackend:
                     yield Outcome(tag, value=value, seconds=now - submitted)
             if timeout_s is not None:
                 for ref, (tag, submitted) in list(self._pending.items()):
-                    if now - submitted > timeout_s:
+                    since = self._running_since.get(ref)
+                    if since is not None and now - since > timeout_s:
                         ray.cancel(ref, force=True)
                         self._pending.pop(ref)
+                        self._running_since.pop(ref)
                         yield Outcome(
                             tag,
                             error=f"cancelled after {timeout_s:.0f} s (time budget)",
@@ -157,6 +167,7 @@ class RayBackend:
         for ref in list(self._pending):
             self._ray.cancel(ref, force=True)
         self._pending.clear()
+        self._running_since.clear()
         if self._started:
             self._ray.shutdown()
 
