@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from factory.app import App
 from factory.portfolio import TargetPortfolio, target_weights
@@ -63,14 +64,17 @@ def compute_ratings(app: App) -> Ratings:
             returns[cid] = float("nan")
     turnover = load_returns(db, "turnover").reindex(index=returns.index, columns=returns.columns)
     cycle = decisions.latest_cycle(db)
-    return rate(
-        returns,
-        policy=app.settings.rating.policy(),
-        active=cycle.active if cycle else (),
-        compute_cost=compute_costs(db),
-        turnover=turnover,
-        failed=failed,
-    )
+    # One BLAS thread: the correlation matrices are small and multi-threaded BLAS degrades
+    # badly when the cores are busy with evaluations (measured in bench/rating.py).
+    with threadpool_limits(limits=1):
+        return rate(
+            returns,
+            policy=app.settings.rating.policy(),
+            active=cycle.active if cycle else (),
+            compute_cost=compute_costs(db),
+            turnover=turnover,
+            failed=failed,
+        )
 
 
 @dataclass(frozen=True)

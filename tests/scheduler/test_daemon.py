@@ -21,7 +21,13 @@ from tests.factory.helpers import make_test_app
 @pytest.fixture
 def loop_app(workdir: Path, db_url: str) -> Iterator[App]:
     a = make_test_app(workdir, db_url, **{"plan.architectures": ["lightgbm", "arima"]})
-    import_frame(a.db, synth_universe(4, 500, seed=6, signal="planted").bars, kind="bars", source="s", at=a.now())
+    import_frame(
+        a.db,
+        synth_universe(4, 500, seed=6, signal="planted").bars,
+        kind="bars",
+        source="s",
+        at=a.now(),
+    )
     yield a
     a.close()
 
@@ -46,14 +52,22 @@ def test_each_job_runs_once_per_time_key(loop_app: App) -> None:
     clock.advance(timedelta(minutes=5))
     assert ran(tick(a, be)) == {"rate": "done"}
     # New bars: evaluate (new last bar) and rebalance (new bar date) become due.
-    import_frame(a.db, synth_universe(4, 503, seed=6, signal="planted").bars, kind="bars", source="s", at=a.now())
+    import_frame(
+        a.db,
+        synth_universe(4, 503, seed=6, signal="planted").bars,
+        kind="bars",
+        source="s",
+        at=a.now(),
+    )
     assert ran(tick(a, be)) == {"evaluate": "done", "rebalance": "done"}
     clock.advance(timedelta(days=1))
     assert set(ran(tick(a, be))) == {"rate", "promote", "prune"}
     assert decisions.latest_cycle(a.db) is not None
 
 
-def test_a_crash_mid_job_resumes_and_a_failure_is_retried(loop_app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_mid_job_resumes_and_a_failure_is_retried(
+    loop_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a = loop_app
     be = SerialBackend()
     import scheduler.daemon as daemon
