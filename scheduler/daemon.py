@@ -135,6 +135,7 @@ def run_forever(
     interval_s: float = 60.0,
     on_tick: Callable[[datetime, list[JobResult]], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
     max_ticks: int | None = None,
 ) -> int:
     """Tick every ``interval_s`` seconds until SIGINT/SIGTERM (or ``max_ticks``). Returns
@@ -149,12 +150,12 @@ def run_forever(
     ticks = 0
     try:
         while not stop and (max_ticks is None or ticks < max_ticks):
-            started = time.monotonic()
+            started = monotonic()
             results = tick(app, backend)
             ticks += 1
             if on_tick is not None:
                 on_tick(app.now(), results)
-            remaining = interval_s - (time.monotonic() - started)
+            remaining = interval_s - (monotonic() - started)
             while remaining > 0 and not stop and (max_ticks is None or ticks < max_ticks):
                 step = min(remaining, 1.0)
                 sleep(step)

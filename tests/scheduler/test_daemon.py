@@ -87,8 +87,16 @@ def test_a_crash_mid_job_resumes_and_a_failure_is_retried(
     assert second == {"promote": "done", "rebalance": "done", "prune": "done"}
 
 
-def test_run_forever_stops_after_max_ticks(loop_app: App) -> None:
+def test_run_forever_sleeps_the_interval_between_ticks(loop_app: App) -> None:
+    now = [0.0]
     slept: list[float] = []
-    n = run_forever(loop_app, SerialBackend(), interval_s=3, sleep=slept.append, max_ticks=2)
-    # Slept between the two ticks only: the interval minus the first tick's duration.
-    assert n == 2 and 0 < sum(slept) <= 3 and all(s <= 1.0 for s in slept)
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    n = run_forever(
+        loop_app, SerialBackend(), interval_s=3, sleep=sleep, monotonic=lambda: now[0], max_ticks=2
+    )
+    # Ticks take no time on this clock: exactly one 3-second pause, in steps of at most 1 s.
+    assert n == 2 and sum(slept) == pytest.approx(3.0) and max(slept) <= 1.0
