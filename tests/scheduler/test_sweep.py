@@ -74,6 +74,13 @@ def test_a_failing_config_is_recorded_and_the_sweep_goes_on(app: App) -> None:
         )
         states = evaluation_states(app.db)
         assert states[bad.config_id].status == "failed" and states[good.config_id].status == "done"
+        # The rating sees the failed config and gates it out.
+        from factory.jobs import compute_ratings
+
+        table = compute_ratings(app).table
+        assert (
+            not table.loc[bad.config_id, "eligible"] and "fail" in table.loc[bad.config_id, "gate"]
+        )
         # Failed configs are not retried unless asked.
         assert _sweep(app, [bad, good]).skipped == 2
         assert _sweep(app, [bad, good], retry_failed=True).failed == 1
