@@ -10,7 +10,7 @@ from architectures.registry import ArchitectureSpec
 from factory.data.market import MarketData
 from factory.evaluation.engine import EvalParams
 from factory.plan import DataProfile, Expansion, expand
-from factory.settings import EvaluationSettings, Settings
+from factory.settings import EvaluationSettings, Settings, SettingsError
 from features.registry import FeatureSet, feature_sets, get_feature_set
 
 
@@ -35,25 +35,31 @@ def profile(data: MarketData) -> DataProfile:
 def plan(
     settings: Settings, data: DataProfile | None, prior: Mapping[str, str] | None = None
 ) -> Expansion:
+    """The configs of the settings' plan (against ``data`` when given). Mistakes in the
+    ``[plan]`` section (unknown architecture, grid parameter, selection) are settings errors."""
     p = settings.plan
     known = {s.name for s in registry.available()}
     unknown = sorted(set(p.grids) - known)
     if unknown:
-        raise KeyError(
+        raise SettingsError(
             f"[plan] grids names unknown architecture(s) {unknown}; known: {sorted(known)}"
         )
-    return expand(
-        architectures(p.architectures),
-        pipelines(p.feature_sets),
-        p.lookbacks,
-        selections=p.feature_selection,
-        data=data,
-        min_train=settings.evaluation.min_train,
-        budget=p.budget,
-        max_grid=p.max_grid,
-        grids=p.grids,
-        prior=prior,
-    )
+    try:
+        return expand(
+            architectures(p.architectures),
+            pipelines(p.feature_sets),
+            p.lookbacks,
+            selections=p.feature_selection,
+            data=data,
+            min_train=settings.evaluation.min_train,
+            budget=p.budget,
+            max_grid=p.max_grid,
+            grids=p.grids,
+            prior=prior,
+        )
+    except (KeyError, ValueError) as exc:
+        message = exc.args[0] if exc.args else str(exc)
+        raise SettingsError(f"[plan] {message}") from None
 
 
 def eval_params(e: EvaluationSettings) -> EvalParams:

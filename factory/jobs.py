@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +30,7 @@ from factory.storage.results import (
     load_returns,
     mark_pruned,
 )
+from features.cache import FeatureCache
 from rating.engine import Ratings, rate
 from rating.promotion import PromotionCycle, decide_promotions
 
@@ -83,9 +84,9 @@ class RateOutcome:
     reused: bool
 
 
-def rate_job(app: App, *, force: bool = False) -> RateOutcome:
+def rate_job(app: App, *, force: bool = False, time_key: str | None = None) -> RateOutcome:
     now = app.now()
-    key = snapshot_key(now)
+    key = time_key or snapshot_key(now)
     existing = decisions.snapshot_by_key(app.db, key)
     if existing is not None and not force:
         return RateOutcome(existing, reused=True)
@@ -108,18 +109,15 @@ class PromoteOutcome:
     result: PromotionCycle | None = None
 
 
-def promote_job(app: App, *, force: bool = False) -> PromoteOutcome:
+def promote_job(app: App, *, time_key: str | None = None) -> PromoteOutcome:
+    """Today's cycle. Cycles are never rewritten: a second call for the same UTC day
+    returns the first one's decisions."""
     now = app.now()
-    key = cycle_key(now)
+    key = time_key or cycle_key(now)
     db = app.db
     existing = decisions.cycle_by_key(db, key)
-    if existing is not None and not force:
-        return PromoteOutcome(existing, decisions.cycle_decisions(db, existing.id), reused=True)
     if existing is not None:
-        raise NothingToDo(
-            f"a promotion cycle for {key} already exists; cycles are never rewritten "
-            "(the next one runs on the next UTC day)"
-        )
+        return PromoteOutcome(existing, decisions.cycle_decisions(db, existing.id), reused=True)
     ratings = compute_ratings(app)
     snapshot_id = decisions.save_snapshot(db, ratings, time_key=snapshot_key(now), at=now)
     cycle = decide_promotions(ratings, decisions.incumbents(db), now, app.settings.rating.policy())
@@ -212,6 +210,9 @@ def write_export(directory: Path, key: str, portfolio: TargetPortfolio) -> Path:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".rebalance-", suffix=".csv")
     with os.fdopen(fd, "w") as fh:
         frame.to_csv(fh, index=False, float_format="%.8f")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # readable like any file (mkstemp makes it 0600)
     os.replace(tmp, path)
     return path
 
@@ -219,28 +220,35 @@ def write_export(directory: Path, key: str, portfolio: TargetPortfolio) -> Path:
 # -- prune ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PruneOutcome:
-    deleted: int
-    kept_active: int
+    deleted: int  # artifacts
+    kept_active: int  # live configs whose artifacts were left alone
+    snapshots: int  # rating snapshots deleted
+    cache_files: int  # feature cache files deleted
 
 
 def prune_job(app: App) -> PruneOutcome:
-    """Delete all but the newest ``artifact_retention`` artifacts of each config; never
-    touch the artifacts of configs in the live set."""
-    keep = app.settings.artifact_retention
+    """Retention: all but the newest ``artifact_retention`` artifacts of each config (never
+    those of the live set), rating snapshots older than ``snapshot_retention_days`` that no
+    promotion cycle points at, and the feature cache down to ``cache_max_gb``."""
+    s = app.settings
     db = app.db
     cycle = decisions.latest_cycle(db)
     active = set(cycle.active) if cycle else set()
-    if keep <= 0:
-        return PruneOutcome(0, len(active))
     doomed = []
-    for cid in load_configs(db).index:
-        if cid in active:
-            continue
-        doomed.extend(artifacts_for(db, cid)[:-keep])
+    if s.artifact_retention > 0:
+        for cid in load_configs(db).index:
+            if cid not in active:
+                doomed.extend(artifacts_for(db, cid)[: -s.artifact_retention])
     # Mark first, delete after: a crash in between leaves orphan files, never rows that
     # point at missing files.
     mark_pruned(db, [a.id for a in doomed])
     for art in doomed:
         app.store.delete(art.uri)
-    deleted = len(doomed)
-    return PruneOutcome(deleted, len(active))
+    snapshots = 0
+    if s.snapshot_retention_days > 0:
+        cutoff = app.now() - timedelta(days=s.snapshot_retention_days)
+        snapshots = decisions.prune_snapshots(db, older_than=cutoff)
+    cache_files = 0
+    if s.cache_max_gb > 0:
+        cache_files = len(FeatureCache(Path(s.cache_dir)).prune(int(s.cache_max_gb * 1e9)))
+    return PruneOutcome(len(doomed), len(active), snapshots, cache_files)

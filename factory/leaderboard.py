@@ -3,6 +3,7 @@ it is live. Shared by the CLI (and, later, the HTTP API and reports)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
@@ -59,12 +60,10 @@ def leaderboard(db: Database) -> Leaderboard | None:
         else ("failed" if states.get(cid) and states[cid].status == "failed" else "")
         for cid in table.index
     ]
-    table["params"] = [_short_params(p) for p in table["params"]]
+    table["params"] = [json.loads(p) if p else {} for p in table["params"]]
     return Leaderboard(snap, table.sort_values("rank"), tuple(active))
 
 
-def _short_params(params: str) -> str:
-    import json
-
-    values = json.loads(params) if params else {}
-    return " ".join(f"{k}={v}" for k, v in sorted(values.items()))
+def short_params(params: dict[str, object]) -> str:
+    """``{"num_leaves": 7}`` -> ``num_leaves=7`` (for tables)."""
+    return " ".join(f"{k}={v}" for k, v in sorted(params.items()))

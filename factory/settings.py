@@ -48,9 +48,6 @@ class DataSettings(Section):
     assets: list[str] = Field(
         default_factory=list, description="restrict to these assets; empty = all"
     )
-    frequency: str = Field(
-        "1D", description="bar frequency of the stored data (pandas offset alias)"
-    )
 
 
 class PlanSettings(Section):
@@ -212,6 +209,14 @@ class Settings(BaseSettings):
     artifact_retention: int = Field(
         3, ge=0, description="newest artifacts kept per config (0 = all); active configs keep all"
     )
+    snapshot_retention_days: float = Field(
+        7.0,
+        ge=0,
+        description="rating snapshots older than this are pruned (0 = keep all); promotion snapshots are kept",
+    )
+    cache_max_gb: float = Field(
+        10.0, ge=0, description="feature cache size kept by `factory prune` (0 = no limit)"
+    )
     output_dir: str = Field("out", description="where rebalance files and reports are written")
     cache_dir: str = Field(".factory-cache", description="feature cache directory")
     data: DataSettings = Field(default_factory=DataSettings)
@@ -230,6 +235,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if not _USE_ENV.get():
+            return (init_settings, _FileSource(settings_cls))
         return (init_settings, env_settings, _FileSource(settings_cls))
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -265,10 +272,17 @@ class _FileSource(PydanticBaseSettingsSource):
         return dict(_FILE_DATA.get())
 
 
+# Off while validating the file alone or an already-resolved dict: pydantic-settings
+# reads the environment on every construction, model_validate included.
+_USE_ENV: ContextVar[bool] = ContextVar("factory_settings_use_env", default=True)
+
+
 def _validate_plain(data: Mapping[str, Any]) -> Settings:
-    # model_validate does not read the environment (only __init__ does), so an
-    # already-resolved dict stays as it is.
-    return Settings.model_validate(data)
+    token = _USE_ENV.set(False)
+    try:
+        return Settings.model_validate(data)
+    finally:
+        _USE_ENV.reset(token)
 
 
 @contextmanager
@@ -308,7 +322,7 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             raise SettingsError(f"{file}: invalid TOML: {exc}") from None
         # Validate the file alone first so that its errors name the file.
         try:
-            Settings.model_validate(data)  # model_validate reads no environment
+            _validate_plain(data)
         except ValidationError as exc:
             raise SettingsError(_describe(exc, str(file))) from None
     try:

@@ -205,7 +205,16 @@ class FeatureCache:
                 )
                 f.flush()
                 os.fsync(f.fileno())
+            _default_mode(tmp)
             os.replace(tmp, self.path(key))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _default_mode(path: str) -> None:
+    """mkstemp creates files 0600; give them the mode an ordinary file would get (other
+    processes and users sharing the cache must read them)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)

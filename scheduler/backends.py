@@ -110,9 +110,11 @@ class RayBackend:
         if not ray.is_initialized():
             env = {"env_vars": {var: "1" for var in THREAD_VARS}}
             if address:
+                _check_reachable(address)
                 ray.init(address=address, runtime_env=env, log_to_driver=True)
             else:
                 ray.init(
+                    address="local",  # never join a stale cluster or $RAY_ADDRESS by accident
                     num_cpus=workers,
                     include_dashboard=False,
                     runtime_env=env,
@@ -170,6 +172,22 @@ class RayBackend:
         self._running_since.clear()
         if self._started:
             self._ray.shutdown()
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on an unreachable ``host:port`` (Ray itself retries for minutes)."""
+    if address in ("auto", "local") or "://" in address:
+        return
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConnectionError(f"Ray address {address!r} is not host:port")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ConnectionError(f"cannot reach the Ray cluster at {address}: {exc}") from None
 
 
 def _ray_error(exc: Exception) -> str:

@@ -37,6 +37,7 @@ from factory.app import App
 from factory.data.market import MarketData
 from factory.jobs import (
     NothingToDo,
+    PruneOutcome,
     cycle_key,
     promote_job,
     prune_job,
@@ -98,10 +99,12 @@ def tick(app: App, backend: Backend, *, progress: bool = False) -> list[JobResul
 
     actions: dict[str, Callable[[], str]] = {
         "evaluate": lambda: _evaluate(app, backend, data, configs, progress),
-        "rate": lambda: f"snapshot {rate_job(app).snapshot.time_key}",
-        "promote": lambda: promote_job(app).cycle.note,
+        # Jobs get the key computed at the start of the tick, so a tick that crosses a
+        # 5-minute boundary or midnight records the run under the key it did the work for.
+        "rate": lambda: f"snapshot {rate_job(app, time_key=keys['rate']).snapshot.time_key}",
+        "promote": lambda: promote_job(app, time_key=keys["promote"]).cycle.note,
         "rebalance": lambda: f"gross {rebalance_job(app).rebalance.gross:.3f}",
-        "prune": lambda: f"{prune_job(app).deleted} artifacts pruned",
+        "prune": lambda: _pruned(prune_job(app)),
     }
     results = []
     for job, key in due_jobs(keys, finished):
@@ -119,6 +122,12 @@ def tick(app: App, backend: Backend, *, progress: bool = False) -> list[JobResul
             decisions.record_run(app.db, job, key, status="done", at=app.now(), detail=detail)
             results.append(JobResult(job, key, "done", detail))
     return results
+
+
+def _pruned(out: PruneOutcome) -> str:
+    return (
+        f"pruned {out.deleted} artifacts, {out.snapshots} snapshots, {out.cache_files} cache files"
+    )
 
 
 def _evaluate(

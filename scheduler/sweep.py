@@ -38,9 +38,10 @@ from scheduler.backends import Backend
 class SweepReport:
     evaluated: int
     failed: int
-    skipped: int
+    skipped: int  # up to date, or failed before and not retried (see skipped_failed)
     seconds: float
     failures: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (config id, error)
+    skipped_failed: int = 0  # of ``skipped``: failed earlier with these settings
 
 
 def needs_evaluation(
@@ -107,6 +108,14 @@ def run_sweep(
         or needs_evaluation(states.get(c.config_id), params.key, last_ts, retry_failed=retry_failed)
     ]
     skipped = len(configs) - len(pending)
+    pending_ids = {c.config_id for c in pending}
+    skipped_failed = sum(
+        1
+        for c in configs
+        if c.config_id not in pending_ids
+        and (st := states.get(c.config_id)) is not None
+        and st.status == "failed"
+    )
     by_fs: dict[str, list[ModelConfig]] = defaultdict(list)
     for c in pending:
         by_fs[c.feature_set].append(c)
@@ -115,11 +124,11 @@ def run_sweep(
         inputs = build_inputs(data, get_feature_set(name), settings.cache_dir)
         handles[name] = backend.put(inputs)
     by_id = {c.config_id: c for c in pending}
+    # Workers run in other directories (and on other hosts): send an absolute root.
+    artifact_root = str(ArtifactStore(settings.artifacts).root)
     for c in order_by_cost(pending, states):
         spec = registry.get(c.architecture, c.arch_version)
-        backend.submit(
-            c.config_id, _task, c, spec, handles[c.feature_set], params, settings.artifacts
-        )
+        backend.submit(c.config_id, _task, c, spec, handles[c.feature_set], params, artifact_root)
 
     evaluated = failed = 0
     failures: list[tuple[str, str]] = []
@@ -152,7 +161,7 @@ def run_sweep(
                 status=f"{by_id[cid].label} {'FAILED' if result.status == 'failed' else 'ok'}",
             )
     seconds = (clock.now() - started).total_seconds()
-    return SweepReport(evaluated, failed, skipped, seconds, tuple(failures))
+    return SweepReport(evaluated, failed, skipped, seconds, tuple(failures), skipped_failed)
 
 
 def _naive(ts: datetime) -> datetime:

@@ -106,6 +106,21 @@ def test_bad_input_exits_2_with_file_row_rule(tmp_path: Path) -> None:
     assert shown["bars"] == []
 
 
+def test_init_records_the_database_it_creates(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    run(tmp_path, "--db", url, "init", "custom.toml")
+    assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "factory.db").exists()
+    assert url in (tmp_path / "custom.toml").read_text()
+    shown = run_json(tmp_path, "--config", "custom.toml", "data", "show")
+    assert shown["database"].endswith("elsewhere.db")
+
+
+def test_error_text_keeps_square_brackets(tmp_path: Path) -> None:
+    (tmp_path / "factory.toml").write_text("[evaluation]\ncost_bp = 5\n")
+    proc = run(tmp_path, "configs", ok=False)
+    assert "unknown key [evaluation] cost_bp" in proc.stderr
+
+
 def test_bad_settings_exit_2(tmp_path: Path) -> None:
     (tmp_path / "factory.toml").write_text("[evaluation]\nretrain = 5\n")
     proc = run(tmp_path, "configs", ok=False)

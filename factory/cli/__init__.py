@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from factory.app import App
 from factory.cli.output import err_console
@@ -62,13 +63,14 @@ _register()
 def main() -> None:
     from factory.data.errors import DataValidationError
     from factory.jobs import NothingToDo
+    from factory.storage.database import DatabaseError
 
     try:
         app()
     except (SettingsError, DataValidationError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc).strip())}", markup=True)
         sys.exit(2)
-    except (NothingToDo, LookupError, KeyError) as exc:
+    except (NothingToDo, LookupError, KeyError, DatabaseError, ConnectionError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(message).strip())}", markup=True)
         sys.exit(1)

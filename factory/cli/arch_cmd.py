@@ -7,8 +7,9 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from rich.markup import escape
 
-from factory.cli.output import Format, console, print_csv, print_json, print_table
+from factory.cli.output import Format, Output, console, print_csv, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -41,11 +42,11 @@ def list_(format: Annotated[Format, typer.Option("--format")] = Format.table) ->
         {"name": u.name, "entry_point": u.entry_point, "error": u.error}
         for u in registry.unavailable()
     ]
-    if format is Format.json:
+    if format == "json":
         print_json({"architectures": rows, "unavailable": bad})
         return
     frame = pd.DataFrame(rows)
-    if format is Format.csv:
+    if format == "csv":
         print_csv(frame)
         return
     print_table(
@@ -64,11 +65,12 @@ def list_(format: Annotated[Format, typer.Option("--format")] = Format.table) ->
         title="architectures",
     )
     for u in bad:
-        console.print(f"[yellow]unavailable[/] {u['name']} ({u['entry_point']}): {u['error']}")
+        detail = escape(f"{u['name']} ({u['entry_point']}): {u['error']}")
+        console.print(f"[yellow]unavailable[/] {detail}", markup=True)
 
 
 @app.command()
-def show(name: str, format: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+def show(name: str, format: Annotated[Output, typer.Option("--format")] = Output.table) -> None:
     """One architecture's spec: tags, defaults, grid."""
     from dataclasses import asdict
 
@@ -86,10 +88,10 @@ def show(name: str, format: Annotated[Format, typer.Option("--format")] = Format
         "param_grid": {k: list(v) for k, v in s.param_grid.items()},
         "test_params": dict(s.test_params),
     }
-    if format is Format.json:
+    if format == "json":
         print_json(payload)
         return
-    console.print(f"[bold]{s.key}[/]  {s.description}")
+    console.print(f"[bold]{s.key}[/]  {escape(s.description)}", markup=True)
     console.print(f"entry point: {s.entry_point}  ({s.source})")
     for key, value in asdict(s.tags).items():
         console.print(f"  {key:<20} {value}")
@@ -100,7 +102,7 @@ def show(name: str, format: Annotated[Format, typer.Option("--format")] = Format
 
 
 @app.command()
-def check(name: str, format: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+def check(name: str, format: Annotated[Output, typer.Option("--format")] = Output.table) -> None:
     """Run the architecture contract checks (the same ones the test suite runs)."""
     from architectures import registry
     from architectures.testing import check_architecture
@@ -110,7 +112,7 @@ def check(name: str, format: Annotated[Format, typer.Option("--format")] = Forma
     spec = registry.get(name)
     results = check_architecture(spec)
     passed = all(r.passed or r.skipped for r in results)
-    if format is Format.json:
+    if format == "json":
         print_json(
             {
                 "architecture": spec.key,
@@ -134,7 +136,9 @@ def check(name: str, format: Annotated[Format, typer.Option("--format")] = Forma
                 if r.skipped
                 else ("[green]ok[/]  " if r.passed else "[red]FAIL[/]")
             )
-            console.print(f"{mark} {r.name:<32} {r.seconds:6.2f}s  {r.message}", highlight=False)
+            console.print(
+                f"{mark} {r.name:<32} {r.seconds:6.2f}s  {escape(r.message)}", markup=True
+            )
         n_fail = sum(1 for r in results if not (r.passed or r.skipped))
         console.print(f"{spec.key}: {len(results) - n_fail}/{len(results)} checks passed")
     if not passed:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import pandas as pd
 import typer
 
-from factory.cli.output import Format, console, print_csv, print_json, print_table, records
+from factory.cli.output import Format, Output, console, print_csv, print_json, print_table, records
 from factory.data.schema import KINDS
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def import_(
             "--sample", help="import the embedded S&P 500 / NASDAQ daily sample (arch.data)"
         ),
     ] = False,
-    format: Annotated[Format, typer.Option("--format")] = Format.table,
+    format: Annotated[Output, typer.Option("--format")] = Output.table,
 ) -> None:
     """Validate and store data. Nothing is written unless every file is valid; bars
     already stored are skipped, new bars appended."""
@@ -60,11 +60,12 @@ def import_(
         "assets": list(result.assets),
         "database": a.db.describe(),
     }
-    if format is Format.json:
+    if format == "json":
         print_json(payload)
     else:
         console.print(
-            f"imported {result.rows_in} rows ({result.rows_added} new) for {len(result.assets)} asset(s) "
+            f"imported {result.rows_in} {'bars' if sample or kind == 'bars' else 'values'} "
+            f"({result.rows_added} new) for {len(result.assets)} asset(s) "
             f"into {a.db.describe()}"
         )
 
@@ -88,7 +89,7 @@ def synth(
             "to the stored bars so that every pipeline can run on them",
         ),
     ] = False,
-    format: Annotated[Format, typer.Option("--format")] = Format.table,
+    format: Annotated[Output, typer.Option("--format")] = Output.table,
 ) -> None:
     """Generate a seeded synthetic universe and store it (through the same validation)."""
     from factory.cli import make_app
@@ -96,6 +97,12 @@ def synth(
     if signal not in ("none", "planted"):
         raise typer.BadParameter("--signal must be none or planted")
     extra = tuple(e.strip() for e in extras.split(",") if e.strip())
+    allowed = ("sentiment", "onchain") if attach else ("book", "sentiment", "onchain")
+    bad = sorted(set(extra) - set(allowed))
+    if bad:
+        raise typer.BadParameter(
+            f"unknown extras {bad}; choose from {', '.join(allowed)}", param_hint="--extras"
+        )
     a = make_app(ctx)
     if attach:
         source, results = attach_synthetic_aux(
@@ -122,11 +129,11 @@ def synth(
         ],
         "database": a.db.describe(),
     }
-    if format is Format.json:
+    if format == "json":
         print_json(payload)
     else:
         added = sum(r.rows_added for r in results)
-        console.print(f"stored {source}: {added} new rows in {a.db.describe()}")
+        console.print(f"stored {source}: {added} new bars and values in {a.db.describe()}")
 
 
 @app.command()
@@ -140,10 +147,10 @@ def show(
 
     a = make_app(ctx)
     bars, aux = data_summary(a.db)
-    if format is Format.json:
+    if format == "json":
         print_json({"database": a.db.describe(), "bars": records(bars), "aux": records(aux)})
         return
-    if format is Format.csv:
+    if format == "csv":
         print_csv(bars)
         return
     if bars.empty:

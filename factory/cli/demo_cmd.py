@@ -8,6 +8,7 @@ promote -> rebalance -> leaderboard. Everything lands in one directory it prints
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -52,7 +53,7 @@ def demo(
     backend: Annotated[str, typer.Option(help="ray or serial")] = "ray",
     workers: Annotated[int, typer.Option(min=1)] = 2,
 ) -> None:
-    """Run the whole factory loop on the embedded real data (about 5-10 minutes on 2 cores)."""
+    """Run the whole factory loop on the embedded real data (about 2-5 minutes on 2 cores)."""
     from factory import catalog
     from factory.cli import data_cmd, pipeline_cmd
     from factory.data.importer import import_frame
@@ -73,14 +74,14 @@ def demo(
     a = App(load_settings(toml))
 
     def step(title: str) -> None:
-        console.rule(f"[bold]{title}[/]  ({time.perf_counter() - started:.0f} s)")
+        console.rule(f"{title}  ({time.perf_counter() - started:.0f} s)")
 
     step("1. data: the embedded S&P 500 and NASDAQ Composite daily bars (arch.data)")
     res = import_frame(a.db, sample_frame(), kind="bars", source=SOURCE, at=a.now())
     console.print(f"{res.rows_in} bars for {', '.join(res.assets)} ({res.rows_added} new)")
     source, aux = data_cmd.attach_synthetic_aux(a, seed=0, extras=("sentiment", "onchain"))
     console.print(
-        f"[yellow]{source}[/]: {sum(r.rows_added for r in aux)} new values. They are synthetic "
+        f"{source}: {sum(r.rows_added for r in aux)} new values. They are synthetic "
         "(no real sentiment or on-chain data ships with the project); configs built on them should not rate well."
     )
 
@@ -101,9 +102,10 @@ def demo(
     ctx.invoke(pipeline_cmd.rebalance, ctx=ctx)
     step("7. leaderboard")
     ctx.invoke(pipeline_cmd.leaderboard, ctx=ctx, top=30)
-    console.rule(f"[bold]done in {time.perf_counter() - started:.0f} s")
+    console.rule(f"done in {time.perf_counter() - started:.0f} s")
     console.print(f"database:   {a.db.describe()}")
     console.print(f"artifacts:  {a.settings.artifacts}")
     console.print(f"outputs:    {a.settings.output_dir}")
     console.print(f"settings:   {toml}")
-    console.print(f"next:       .venv/bin/factory --config {toml} leaderboard --format json")
+    exe = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "factory" else "factory"
+    console.print(f"next:       {exe} --config {toml} leaderboard --format json")

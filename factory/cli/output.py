@@ -17,17 +17,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # Piped output (CI logs, `| less`) gets a wide console instead of rich's 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+# Markup is off by default: messages carry user text ("close outside [low, high]") that
+# rich would otherwise eat as tags. Styled lines pass markup=True and escape() their data.
+console = Console(width=None if sys.stdout.isatty() else 200, markup=False, highlight=False)
+err_console = Console(
+    stderr=True, width=None if sys.stderr.isatty() else 200, markup=False, highlight=False
+)
 
 
 class Format(StrEnum):
+    """Output of commands that print a table of rows."""
+
     table = "table"
     json = "json"
     csv = "csv"
+
+
+class Output(StrEnum):
+    """Output of commands that print a result, not rows (no CSV)."""
+
+    table = "table"
+    json = "json"
 
 
 def plain(value: Any) -> Any:
@@ -54,7 +68,10 @@ def print_json(payload: Mapping[str, Any]) -> None:
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [plain(r) for r in frame.reset_index().to_dict("records")]
+    """Rows as dicts; a named index becomes a field, a plain positional one is dropped."""
+    keep_index = not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None)
+    flat = frame.reset_index() if keep_index else frame
+    return [plain(r) for r in flat.to_dict("records")]
 
 
 def print_csv(frame: pd.DataFrame) -> None:
@@ -83,12 +100,16 @@ def print_table(
 ) -> None:
     formats = formats or {}
     cols = list(columns or frame.columns)
-    table = Table(title=title, caption=caption, header_style="bold")
+    table = Table(
+        title=escape(title) if title else None,
+        caption=escape(caption) if caption else None,
+        header_style="bold",
+    )
     for c in cols:
         numeric = pd.api.types.is_numeric_dtype(frame[c].dtype) and not pd.api.types.is_bool_dtype(
             frame[c].dtype
         )
         table.add_column(c, justify="right" if numeric else "left", overflow="fold")
     for _, row in frame[cols].iterrows():
-        table.add_row(*[fmt(row[c], formats.get(c, ".3f")) for c in cols])
+        table.add_row(*[escape(fmt(row[c], formats.get(c, ".3f"))) for c in cols])
     console.print(table)

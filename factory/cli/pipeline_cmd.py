@@ -1,7 +1,9 @@
-"""``factory init|configs|evaluate|rate|promote|rebalance|leaderboard|prune``."""
+"""``factory init|configs|evaluate|rate|promote|rebalance|leaderboard|prune|run``."""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +12,9 @@ import typer
 
 from factory.cli.output import (
     Format,
+    Output,
     console,
+    err_console,
     fmt,
     plain,
     print_csv,
@@ -18,6 +22,7 @@ from factory.cli.output import (
     print_table,
     records,
 )
+from factory.settings import SchedulerSettings
 
 
 def register(app: typer.Typer) -> None:
@@ -37,15 +42,22 @@ def init(
     path: Annotated[Path, typer.Argument(help="settings file to write")] = Path("factory.toml"),
     force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
 ) -> None:
-    """Write an annotated factory.toml with every default and create the database."""
+    """Write an annotated settings file with every default and create the database."""
     from factory.cli import make_app
     from factory.settings import default_toml
 
+    obj = ctx.find_root().obj
     if path.exists() and not force:
         console.print(f"{path} exists; keeping it (use --force to overwrite)")
     else:
-        path.write_text(default_toml())
+        text = default_toml()
+        if obj.get("db"):  # --db given: the file records it
+            text = text.replace(
+                'db_url = "sqlite:///factory.db"', f"db_url = {json.dumps(obj['db'])}", 1
+            )
+        path.write_text(text)
         console.print(f"wrote {path}")
+    obj["config"] = path  # the database is the one the new file names
     a = make_app(ctx)
     _ = a.db
     console.print(f"database ready: {a.db.describe()}")
@@ -90,7 +102,7 @@ def configs(
         for c in exp.configs
     ]
     exclusions = [{"rule": e.rule, "reason": e.reason, "count": e.count} for e in exp.exclusions]
-    if format is Format.json:
+    if format == "json":
         print_json(
             {
                 "candidates": exp.candidates,
@@ -106,23 +118,23 @@ def configs(
             }
         )
         return
-    if format is Format.csv:
+    if format == "csv":
         frame = pd.DataFrame(rows)
-        frame["params"] = [str(p) for p in frame["params"]]
+        frame["params"] = [json.dumps(p, sort_keys=True) for p in frame["params"]]
         print_csv(frame)
         return
     if explain:
         d = exp.dimensions
         console.print(
-            f"[bold]{d['architectures']}[/] architectures x [bold]{d['feature_sets']}[/] feature sets x "
-            f"[bold]{d['lookbacks']}[/] lookbacks x params x [bold]{d['selections']}[/] selections "
-            f"= [bold]{exp.candidates}[/] candidates"
+            f"{d['architectures']} architectures x {d['feature_sets']} feature sets x "
+            f"{d['lookbacks']} lookbacks x params x {d['selections']} selections "
+            f"= {exp.candidates} candidates"
         )
         if data is None:
-            console.print("[yellow]no data stored: data-feasibility rules not applied[/]")
+            console.print("no data stored: data-feasibility rules not applied")
         for e in sorted(exp.exclusions, key=lambda e: (e.rule, -e.count)):
             console.print(f"  - {e.count:>4}  {e.rule}: {e.reason}")
-        console.print(f"= [bold]{len(exp.configs)}[/] configs")
+        console.print(f"= {len(exp.configs)} configs")
         console.print(
             "by architecture: "
             + ", ".join(f"{k} {v}" for k, v in sorted(exp.by_architecture().items()))
@@ -170,7 +182,7 @@ def evaluate(
     ] = None,
     retry_failed: Annotated[bool, typer.Option(help="evaluate failed configs again")] = False,
     force: Annotated[bool, typer.Option(help="re-evaluate configs that are up to date")] = False,
-    format: Annotated[Format, typer.Option("--format")] = Format.table,
+    format: Annotated[Output, typer.Option("--format")] = Output.table,
 ) -> None:
     """Walk-forward evaluate every pending config (resumes: up-to-date configs are skipped)."""
     from factory import catalog
@@ -193,10 +205,10 @@ def evaluate(
     if limit:
         chosen = chosen[:limit]
     s = a.settings.scheduler
-    if format is not Format.json:
+    if format != "json":
         console.print(
             f"{len(chosen)} configs on {len(data.assets)} assets x {len(data.timestamps)} bars; "
-            f"backend {s.backend} ({s.address or f'{s.workers} local workers'}); database {a.db.describe()}"
+            f"backend {_where(s)}; database {a.db.describe()}"
         )
     be = make_backend(s.backend, workers=s.workers, address=s.address)
     try:
@@ -209,7 +221,7 @@ def evaluate(
             a.clock,
             retry_failed=retry_failed,
             force=force,
-            progress=format is not Format.json,
+            progress=format != "json",
         )
     finally:
         be.shutdown()
@@ -217,18 +229,31 @@ def evaluate(
         "evaluated": report.evaluated,
         "failed": report.failed,
         "skipped": report.skipped,
+        "skipped_failed": report.skipped_failed,
         "seconds": round(report.seconds, 3),
         "failures": [{"config_id": c, "error": e} for c, e in report.failures],
     }
-    if format is Format.json:
+    if format == "json":
         print_json(payload)
         return
     console.print(
-        f"evaluated {report.evaluated}, failed {report.failed}, skipped {report.skipped} (up to date) "
-        f"in {report.seconds:.1f} s"
+        f"evaluated {report.evaluated}, failed {report.failed}, "
+        f"skipped {report.skipped - report.skipped_failed} (up to date)"
+        + (
+            f" and {report.skipped_failed} (failed before; --retry-failed)"
+            if report.skipped_failed
+            else ""
+        )
+        + f" in {report.seconds:.1f} s"
     )
     for cid, err in report.failures:
-        console.print(f"  [red]failed[/] {cid}: {err}", highlight=False)
+        console.print(f"  failed {cid}: {err}", highlight=False)
+
+
+def _where(s: SchedulerSettings) -> str:
+    if s.backend == "serial":
+        return "serial (in-process)"
+    return f"ray ({s.address})" if s.address else f"ray ({s.workers} local workers)"
 
 
 def rate(
@@ -236,7 +261,7 @@ def rate(
     force: Annotated[
         bool, typer.Option(help="recompute this 5-minute snapshot if it exists")
     ] = False,
-    format: Annotated[Format, typer.Option("--format")] = Format.table,
+    format: Annotated[Output, typer.Option("--format")] = Output.table,
 ) -> None:
     """Rate every evaluated config and store a snapshot (one per 5 minutes)."""
     from factory.cli import make_app
@@ -246,7 +271,7 @@ def rate(
     out = rate_job(a, force=force)
     snap = out.snapshot
     payload = {"snapshot": snap.__dict__, "reused": out.reused}
-    if format is Format.json:
+    if format == "json":
         print_json(payload)
         return
     verb = "reused" if out.reused else "stored"
@@ -258,7 +283,7 @@ def rate(
 
 def promote(
     ctx: typer.Context,
-    format: Annotated[Format, typer.Option("--format")] = Format.table,
+    format: Annotated[Output, typer.Option("--format")] = Output.table,
 ) -> None:
     """Run today's promotion cycle (once per UTC day; a second run shows the first)."""
     from factory.cli import make_app
@@ -267,7 +292,7 @@ def promote(
     a = make_app(ctx)
     out = promote_job(a)
     c = out.cycle
-    if format is Format.json:
+    if format == "json":
         print_json(
             {
                 "cycle": {
@@ -295,7 +320,7 @@ def promote(
 def rebalance(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option(help="recompute the rebalance of this bar date")] = False,
-    format: Annotated[Format, typer.Option("--format")] = Format.table,
+    format: Annotated[Output, typer.Option("--format")] = Output.table,
 ) -> None:
     """Target weights for the latest bar from the live set's signals (table + CSV export)."""
     from factory.cli import make_app
@@ -304,7 +329,7 @@ def rebalance(
     a = make_app(ctx)
     out = rebalance_job(a, force=force)
     r = out.rebalance
-    if format is Format.json:
+    if format == "json":
         print_json({"rebalance": r.__dict__, "reused": out.reused})
         return
     verb = "existing" if out.reused else "new"
@@ -328,7 +353,7 @@ def leaderboard(
 ) -> None:
     """The latest rating snapshot: rank, metrics, deflated Sharpe, eligibility, status."""
     from factory.cli import make_app
-    from factory.leaderboard import COLUMNS, leaderboard
+    from factory.leaderboard import COLUMNS, leaderboard, short_params
 
     a = make_app(ctx)
     lb = leaderboard(a.db)
@@ -336,18 +361,23 @@ def leaderboard(
         raise LookupError("no rating snapshot yet: run `factory rate`")
     table = lb.table.head(top).reset_index()
     cols = [c for c in COLUMNS if c in table.columns]
-    if format is Format.json:
+    if format == "json":
+        # Every stored metric, the leaderboard columns first.
+        ordered = cols + [c for c in table.columns if c not in cols]
         print_json(
             {
                 "snapshot": plain(lb.snapshot.__dict__),
                 "active": list(lb.active),
-                "rows": records(table[cols].set_index("rank")),
+                "rows": records(table[ordered]),
             }
         )
         return
-    if format is Format.csv:
-        print_csv(table[cols])
+    if format == "csv":
+        flat = table[cols].copy()
+        flat["params"] = [json.dumps(p, sort_keys=True) for p in flat["params"]]
+        print_csv(flat)
         return
+    table["params"] = [short_params(p) for p in table["params"]]
     s = lb.snapshot
     caption = (
         f"snapshot {s.time_key}, as of {fmt(s.as_of)}; {s.n_configs} configs, effective trials "
@@ -371,14 +401,23 @@ def leaderboard(
     )
 
 
-def prune(ctx: typer.Context) -> None:
-    """Delete old artifacts beyond the retention setting (never those of live configs)."""
+def prune(
+    ctx: typer.Context, format: Annotated[Output, typer.Option("--format")] = Output.table
+) -> None:
+    """Apply retention: old artifacts (never those of live configs), old rating snapshots,
+    the feature cache beyond its size limit."""
     from factory.cli import make_app
     from factory.jobs import prune_job
 
     a = make_app(ctx)
     out = prune_job(a)
-    console.print(f"pruned {out.deleted} artifacts; {out.kept_active} live configs untouched")
+    if format == "json":
+        print_json(out.__dict__)
+        return
+    console.print(
+        f"pruned {out.deleted} artifacts ({out.kept_active} live configs untouched), "
+        f"{out.snapshots} rating snapshots, {out.cache_files} feature cache files"
+    )
 
 
 def run(
@@ -388,10 +427,12 @@ def run(
     backend: Annotated[str | None, typer.Option(help="ray or serial (default: settings)")] = None,
     workers: Annotated[int | None, typer.Option(min=1)] = None,
     address: Annotated[str | None, typer.Option(help="join this Ray cluster")] = None,
-    format: Annotated[Format, typer.Option("--format")] = Format.table,
+    format: Annotated[Output, typer.Option("--format")] = Output.table,
 ) -> None:
-    """The autonomous loop: evaluate new bars, snapshot ratings every 5 minutes, promote
-    once a UTC day, rebalance once per bar, prune artifacts. Safe to stop and restart."""
+    """The autonomous loop: evaluate, rate (5 min), promote (daily), rebalance, prune.
+
+    Each job runs once per time key and records its run: stop and restart at any time.
+    """
     from datetime import datetime
 
     from factory.cli import make_app
@@ -410,23 +451,24 @@ def run(
     be = make_backend(s.backend, workers=s.workers, address=s.address)
 
     def show(now: datetime, results: list[JobResult]) -> None:
-        if format is Format.json:
-            print_json({"at": now, "jobs": [r.__dict__ for r in results]})
+        if format == "json":  # one JSON object per line (JSON Lines)
+            sys.stdout.write(
+                json.dumps(plain({"at": now, "jobs": [r.__dict__ for r in results]})) + "\n"
+            )
+            sys.stdout.flush()
             return
         if not results:
             console.print(f"{now:%Y-%m-%d %H:%M:%S} nothing due")
         for r in results:
-            colour = {"done": "green", "failed": "red"}.get(r.status, "yellow")
             console.print(
-                f"{now:%Y-%m-%d %H:%M:%S} [{colour}]{r.status:<7}[/] {r.job:<9} {r.time_key}  {r.detail}",
-                highlight=False,
+                f"{now:%Y-%m-%d %H:%M:%S} {r.status:<7} {r.job:<9} {r.time_key}  {r.detail}"
             )
 
     try:
         if once:
-            show(a.now(), tick(a, be, progress=format is not Format.json))
+            show(a.now(), tick(a, be, progress=format != "json"))
         else:
-            console.print(
+            err_console.print(
                 f"factory run: ticking every {interval:.0f} s on {a.db.describe()} (Ctrl-C stops)"
             )
             run_forever(a, be, interval_s=interval, on_tick=show)

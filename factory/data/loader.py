@@ -25,7 +25,7 @@ from factory.data.schema import (
     SENTIMENT_OPTIONAL,
     SENTIMENT_REQUIRED,
     Kind,
-    normalise_column,
+    canonical_columns,
 )
 
 SUFFIXES = (".csv", ".parquet", ".pq")
@@ -69,7 +69,7 @@ def load_file(path: Path, kind: Kind, *, asset_from_name: bool) -> LoadedFile:
     raw = _read_raw(path)
     if raw.empty:
         raise DataValidationError(name, "empty file", "no data rows")
-    raw.columns = [normalise_column(c) for c in raw.columns]
+    raw.columns = canonical_columns(list(raw.columns))
     dup_cols = raw.columns[raw.columns.duplicated()].tolist()
     if dup_cols:
         raise DataValidationError(name, "duplicate column", f"column {dup_cols[0]!r} appears twice")
@@ -94,7 +94,7 @@ def validate_frame(name: str, raw: pd.DataFrame, kind: Kind) -> pd.DataFrame:
     if raw.empty:
         raise DataValidationError(name, "empty file", "no data rows")
     raw = raw.reset_index(drop=True)
-    raw.columns = [normalise_column(c) for c in raw.columns]
+    raw.columns = canonical_columns(list(raw.columns))
     _check_columns(name, raw, kind)
     frame = _convert(name, raw, kind)
     _check_duplicates(name, frame)
@@ -116,7 +116,10 @@ def _read_raw(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataValidationError(name, "empty file", "the file is empty") from None
     except Exception as exc:  # parser errors of every kind
-        raise DataValidationError(name, "unreadable file", f"{type(exc).__name__}: {exc}") from None
+        detail = " ".join(str(exc).split())
+        raise DataValidationError(
+            name, "unreadable file", f"{type(exc).__name__}: {detail}"
+        ) from None
 
 
 def _has_meaningful_index(table: pd.DataFrame) -> bool:
@@ -200,12 +203,13 @@ def _parse_timestamps(name: str, col: pd.Series) -> pd.Series:
     if aware.any() and not aware.all():
         minority = aware if aware.sum() < (~aware).sum() else ~aware
         row = int(np.flatnonzero(minority)[0])
+        other = int(np.flatnonzero(~minority)[0])
         raise DataValidationError(
             name,
             "mixed-timezone timestamps",
-            f"{text.iloc[row]!r} {'has' if aware[row] else 'lacks'} a UTC offset while "
-            f"{'most' if minority.sum() * 2 < len(minority) else 'other'} rows do not "
-            "(use all naive UTC or all with an offset)",
+            f"{text.iloc[row]!r} {'has' if aware[row] else 'lacks'} a UTC offset but row "
+            f"{other + 1} ({text.iloc[other]!r}) {'lacks' if aware[row] else 'has'} one "
+            "(use naive UTC everywhere or an offset everywhere)",
             row + 1,
         )
     parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=bool(aware.all()))

@@ -7,7 +7,8 @@ Bars (``--kind bars``, the default), in long form::
 or one file per asset named ``<ASSET>.csv`` / ``<ASSET>.parquet`` without the ``asset`` column.
 Column names are matched case-insensitively, with spaces turned into underscores
 (``Adj Close`` -> ``adj_close``); ``adj_close`` is accepted and ignored (the factory trades
-the close it is given).
+the close it is given). ``date`` / ``datetime`` / ``time`` are read as ``timestamp`` and
+``symbol`` / ``ticker`` as ``asset`` when the file has no column of the canonical name.
 
 Sentiment (``--kind sentiment``): ``timestamp, asset, score[, volume]``.
 On-chain (``--kind onchain``): ``timestamp, asset`` and any numeric metric columns.
@@ -35,5 +36,32 @@ SENTIMENT_OPTIONAL = ("volume",)
 PANEL_PREFIX: dict[str, str] = {"sentiment": "sentiment_", "onchain": "onchain_"}
 
 
+# Common spellings of the key columns, accepted when the canonical name is absent.
+ALIASES = {
+    "date": "timestamp",
+    "datetime": "timestamp",
+    "time": "timestamp",
+    "symbol": "asset",
+    "ticker": "asset",
+}
+
+
 def normalise_column(name: object) -> str:
     return str(name).strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def canonical_columns(columns: list[object]) -> list[str]:
+    """Normalised names, with aliases (``Date`` -> ``timestamp``) mapped when unambiguous."""
+    names = [normalise_column(c) for c in columns]
+    out = []
+    for n in names:
+        target = ALIASES.get(n)
+        if (
+            target is not None
+            and target not in names
+            and sum(ALIASES.get(m) == target for m in names) == 1
+        ):
+            out.append(target)
+        else:
+            out.append(n)
+    return out

@@ -204,7 +204,7 @@ def _evaluate(
     for block in schedule:
         if time.perf_counter() - started > params.time_budget_s:
             raise TimeBudgetExceeded(
-                f"exceeded the time budget of {params.time_budget_s:.0f} s at block {block.index + 1} of {len(schedule)}"
+                f"exceeded the time budget of {params.time_budget_s:g} s at block {block.index + 1} of {len(schedule)}"
             )
         t0 = time.perf_counter()
         fitted = fit_block(config, spec, values, labels, names, assets, block, params)

@@ -38,6 +38,8 @@ class Frame:
 
 @dataclass(frozen=True)
 class ImportResult:
+    """``rows_in``/``rows_added`` count bars for bars and values for auxiliary series."""
+
     import_id: int
     rows_in: int
     rows_added: int
@@ -65,7 +67,10 @@ def store_frames(
                 added = _store_bars(conn, f, import_id)
             else:
                 added = _store_aux(conn, f, import_id)
-            rows_in += len(f.frame)
+            # Bars count rows; sentiment / on-chain count values (rows x metric columns).
+            rows_in += (
+                len(f.frame) if kind == "bars" else int(f.frame.shape[0] * (f.frame.shape[1] - 2))
+            )
             rows_added += added
             assets.update(f.frame["asset"].unique().tolist())
         conn.execute(

@@ -17,8 +17,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, String, Table, create_engine, event, type_coerce
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from factory.storage.schema import Base
@@ -66,12 +68,27 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return cfg
 
 
+class DatabaseError(RuntimeError):
+    """The database cannot be opened or its schema is not one this version knows."""
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (no-op when it is already there)."""
-    with engine.begin() as conn:
-        if current_revision(conn) == head_revision():
-            return
-        command.upgrade(alembic_config(conn), "head")
+    url = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.begin() as conn:
+            current = current_revision(conn)
+            if current == head_revision():
+                return
+            command.upgrade(alembic_config(conn), "head")
+    except CommandError as exc:
+        raise DatabaseError(
+            f"database {url} is at schema revision {current!r}, which this version of "
+            f"Model Factory does not know (newest known: {head_revision()!r}); it was "
+            f"probably written by a newer version: upgrade the package ({exc})"
+        ) from None
+    except DBAPIError as exc:  # unreachable server, missing schema, no permission, ...
+        raise DatabaseError(f"cannot open database {url}: {str(exc.orig).strip()}") from None
 
 
 def current_revision(conn: Connection) -> str | None:

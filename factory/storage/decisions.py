@@ -44,25 +44,26 @@ def _clean(value: Any) -> Any:
 
 
 def save_snapshot(db: Database, ratings: Ratings, *, time_key: str, at: datetime) -> int:
-    """Store a snapshot (replacing one with the same time key). Returns its id."""
+    """Store a snapshot; one with the same time key is replaced in place (same id, so
+    promotion cycles that point at it stay valid). Returns its id."""
+    summary = ratings.summary()
+    values = {
+        "time_key": time_key,
+        "at": at,
+        "as_of": ratings.as_of.replace(tzinfo=None) if ratings.as_of else None,
+        "n_configs": len(ratings.table),
+        "n_trials_effective": _clean(summary["n_trials_effective"]),
+        "sr_variance": _clean(summary["sr_variance"]),
+        "pbo": _clean(summary["pbo"]),
+    }
     with db.begin() as conn:
         t = table("rating_snapshots")
-        old = conn.execute(select(t.c.id).where(t.c.time_key == time_key)).scalar_one_or_none()
-        if old is not None:
-            conn.execute(delete(table("ratings")).where(table("ratings").c.snapshot_id == old))
-            conn.execute(delete(t).where(t.c.id == old))
-        summary = ratings.summary()
-        sid = conn.execute(
-            insert(t).values(
-                time_key=time_key,
-                at=at,
-                as_of=ratings.as_of.replace(tzinfo=None) if ratings.as_of else None,
-                n_configs=len(ratings.table),
-                n_trials_effective=_clean(summary["n_trials_effective"]),
-                sr_variance=_clean(summary["sr_variance"]),
-                pbo=_clean(summary["pbo"]),
-            )
-        ).inserted_primary_key[0]  # type: ignore[index]
+        sid = conn.execute(select(t.c.id).where(t.c.time_key == time_key)).scalar_one_or_none()
+        if sid is not None:
+            conn.execute(delete(table("ratings")).where(table("ratings").c.snapshot_id == sid))
+            conn.execute(t.update().where(t.c.id == sid).values(**values))
+        else:
+            sid = conn.execute(insert(t).values(**values)).inserted_primary_key[0]  # type: ignore[index]
         rows = []
         for rec in ratings.records():
             metrics = {k: _clean(v) for k, v in rec.items() if k not in (*_CORE, "config_id")}
@@ -79,6 +80,21 @@ def save_snapshot(db: Database, ratings: Ratings, *, time_key: str, at: datetime
             )
         upsert(conn, table("ratings"), rows, keys=["snapshot_id", "config_id"])
     return int(sid)
+
+
+def prune_snapshots(db: Database, *, older_than: datetime) -> int:
+    """Delete rating snapshots taken before ``older_than`` that no promotion cycle points
+    at (the 5-minute snapshots pile up: 288 a day). Returns how many were deleted."""
+    s, r, c = table("rating_snapshots"), table("ratings"), table("promotion_cycles")
+    with db.begin() as conn:
+        keep = select(c.c.snapshot_id).where(c.c.snapshot_id.is_not(None))
+        ids = list(
+            conn.execute(select(s.c.id).where(s.c.at < older_than, s.c.id.not_in(keep))).scalars()
+        )
+        if ids:
+            conn.execute(delete(r).where(r.c.snapshot_id.in_(ids)))
+            conn.execute(delete(s).where(s.c.id.in_(ids)))
+    return len(ids)
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,9 @@ def test_rate_promote_rebalance_prune(evaluated: App) -> None:
     assert all(d["reason"].str.len() > 0)
     again = promote_job(a)
     assert again.reused and again.cycle.id == cycle.cycle.id
+    # Recomputing the snapshot the cycle points at keeps the cycle valid (same id).
+    forced = rate_job(a, force=True)
+    assert not forced.reused and decisions.latest_cycle(a.db) is not None
 
     # Rebalance: equal-weight ensemble of the live set's signals at the last bar.
     reb = rebalance_job(a)

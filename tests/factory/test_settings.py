@@ -85,3 +85,20 @@ def test_rating_section_mirrors_every_policy_field() -> None:
     mirrored = set(RatingSettings.model_fields) - {"min_holding_days"} | {"min_holding"}
     assert {f.name for f in fields(RatingPolicy)} == mirrored
     assert RatingSettings().policy() == RatingPolicy()
+
+
+def test_bad_environment_is_blamed_on_the_environment_even_with_a_file(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "factory.toml").write_text("[evaluation]\nhorizon = 2\n")
+    monkeypatch.setenv("FACTORY_EVALUATION__COST_BPS", "abc")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "environment" in str(info.value) and "factory.toml" not in str(info.value)
+
+
+def test_command_line_overrides_beat_the_environment(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACTORY_SCHEDULER__BACKEND", "ray")
+    assert load_settings(**{"scheduler.backend": "serial"}).scheduler.backend == "serial"
