@@ -90,6 +90,11 @@ def rate_job(app: App, *, force: bool = False, time_key: str | None = None) -> R
     existing = decisions.snapshot_by_key(app.db, key)
     if existing is not None and not force:
         return RateOutcome(existing, reused=True)
+    if existing is not None and decisions.snapshot_in_use(app.db, existing.id):
+        raise NothingToDo(
+            f"snapshot {key} is the basis of a promotion cycle and is kept as its record; "
+            "the next snapshot can be taken in the next 5-minute slot"
+        )
     ratings = compute_ratings(app)
     decisions.save_snapshot(app.db, ratings, time_key=key, at=now)
     decisions.record_run(

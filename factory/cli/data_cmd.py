@@ -132,8 +132,13 @@ def synth(
     if format == "json":
         print_json(payload)
     else:
-        added = sum(r.rows_added for r in results)
-        console.print(f"stored {source}: {added} new bars and values in {a.db.describe()}")
+        parts = []
+        if not attach:
+            parts.append(f"{results[0].rows_added} new bars")
+        values = sum(r.rows_added for r in (results if attach else results[1:]))
+        if values or attach or len(results) > 1:
+            parts.append(f"{values} new sentiment/on-chain values")
+        console.print(f"stored {source}: {' and '.join(parts)} in {a.db.describe()}")
 
 
 @app.command()

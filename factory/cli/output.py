@@ -23,9 +23,19 @@ from rich.table import Table
 # Piped output (CI logs, `| less`) gets a wide console instead of rich's 80 columns.
 # Markup is off by default: messages carry user text ("close outside [low, high]") that
 # rich would otherwise eat as tags. Styled lines pass markup=True and escape() their data.
-console = Console(width=None if sys.stdout.isatty() else 200, markup=False, highlight=False)
+# Piped messages are never hard-wrapped (soft_wrap), so logs stay greppable.
+console = Console(
+    width=None if sys.stdout.isatty() else 200,
+    markup=False,
+    highlight=False,
+    soft_wrap=not sys.stdout.isatty(),
+)
 err_console = Console(
-    stderr=True, width=None if sys.stderr.isatty() else 200, markup=False, highlight=False
+    stderr=True,
+    width=None if sys.stderr.isatty() else 200,
+    markup=False,
+    highlight=False,
+    soft_wrap=not sys.stderr.isatty(),
 )
 
 

@@ -201,6 +201,11 @@ def evaluate(
     )
     data = load_market_data(a.db, assets=a.settings.data.assets or None)
     exp = catalog.plan(a.settings, catalog.profile(data))
+    if arch:
+        from architectures import registry
+
+        for name in arch:
+            registry.get(name)  # unknown name -> KeyError with "did you mean"
     chosen = [c for c in exp.configs if not arch or c.architecture in arch]
     if limit:
         chosen = chosen[:limit]
@@ -404,8 +409,7 @@ def leaderboard(
 def prune(
     ctx: typer.Context, format: Annotated[Output, typer.Option("--format")] = Output.table
 ) -> None:
-    """Apply retention: old artifacts (never those of live configs), old rating snapshots,
-    the feature cache beyond its size limit."""
+    """Apply retention to old artifacts, old rating snapshots and the feature cache."""
     from factory.cli import make_app
     from factory.jobs import prune_job
 

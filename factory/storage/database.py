@@ -30,6 +30,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 BATCH = 5_000
 
 
+class DatabaseError(RuntimeError):
+    """The database cannot be opened or its schema is not one this version knows."""
+
+
 def normalise_url(url: str) -> str:
     """Map plain ``postgresql://`` URLs to the psycopg 3 driver."""
     parsed = make_url(url)
@@ -39,8 +43,17 @@ def normalise_url(url: str) -> str:
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    url = normalise_url(url)
-    parsed = make_url(url)
+    try:
+        url = normalise_url(url)
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+    except Exception as exc:
+        raise DatabaseError(f"invalid database URL {url!r}: {exc}") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseError(
+            f"unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}: "
+            "use sqlite:///path or postgresql://user@host/db"
+        )
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -66,10 +79,6 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
-
-
-class DatabaseError(RuntimeError):
-    """The database cannot be opened or its schema is not one this version knows."""
 
 
 def migrate(engine: Engine) -> None:

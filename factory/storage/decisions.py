@@ -82,14 +82,29 @@ def save_snapshot(db: Database, ratings: Ratings, *, time_key: str, at: datetime
     return int(sid)
 
 
+def snapshot_in_use(db: Database, snapshot_id: int) -> bool:
+    """Whether a promotion cycle records this snapshot as the basis of its decisions."""
+    c = table("promotion_cycles")
+    with db.begin() as conn:
+        return (
+            conn.execute(select(c.c.id).where(c.c.snapshot_id == snapshot_id)).first() is not None
+        )
+
+
 def prune_snapshots(db: Database, *, older_than: datetime) -> int:
     """Delete rating snapshots taken before ``older_than`` that no promotion cycle points
-    at (the 5-minute snapshots pile up: 288 a day). Returns how many were deleted."""
+    at (the 5-minute snapshots pile up: 288 a day). The newest snapshot is always kept.
+    Returns how many were deleted."""
     s, r, c = table("rating_snapshots"), table("ratings"), table("promotion_cycles")
     with db.begin() as conn:
         keep = select(c.c.snapshot_id).where(c.c.snapshot_id.is_not(None))
+        newest = conn.execute(
+            select(s.c.id).order_by(s.c.at.desc(), s.c.id.desc()).limit(1)
+        ).scalar()
         ids = list(
-            conn.execute(select(s.c.id).where(s.c.at < older_than, s.c.id.not_in(keep))).scalars()
+            conn.execute(
+                select(s.c.id).where(s.c.at < older_than, s.c.id.not_in(keep), s.c.id != newest)
+            ).scalars()
         )
         if ids:
             conn.execute(delete(r).where(r.c.snapshot_id.in_(ids)))

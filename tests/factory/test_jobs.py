@@ -77,9 +77,9 @@ def test_rate_promote_rebalance_prune(evaluated: App) -> None:
     assert all(d["reason"].str.len() > 0)
     again = promote_job(a)
     assert again.reused and again.cycle.id == cycle.cycle.id
-    # Recomputing the snapshot the cycle points at keeps the cycle valid (same id).
-    forced = rate_job(a, force=True)
-    assert not forced.reused and decisions.latest_cycle(a.db) is not None
+    # The snapshot a cycle was decided on is its record: --force may not rewrite it.
+    with pytest.raises(NothingToDo, match="basis of a promotion cycle"):
+        rate_job(a, force=True)
 
     # Rebalance: equal-weight ensemble of the live set's signals at the last bar.
     reb = rebalance_job(a)
@@ -124,3 +124,20 @@ def _config_ids(a: App) -> list[str]:
     from factory.storage.results import load_configs
 
     return list(load_configs(a.db).index)
+
+
+def test_snapshot_retention_keeps_cycles_and_the_newest(evaluated: App) -> None:
+    a = evaluated
+    clock = a.clock
+    assert isinstance(clock, FakeClock)
+    promote_job(a)  # its snapshot is referenced by the cycle
+    for _ in range(3):
+        clock.advance(timedelta(minutes=5))
+        rate_job(a)
+    newest = decisions.latest_snapshot(a.db)
+    clock.advance(timedelta(days=30))
+    out = prune_job(a)
+    assert out.snapshots == 2  # the two middle ones
+    assert decisions.latest_snapshot(a.db) == newest
+    cycle = decisions.latest_cycle(a.db)
+    assert cycle is not None and not decisions.cycle_decisions(a.db, cycle.id).empty

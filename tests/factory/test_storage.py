@@ -193,3 +193,10 @@ def test_runs_rebalances_and_cycles_are_keyed(db: Database) -> None:
     info = decisions.latest_rebalance(db)
     assert info is not None and info.weights == {"A": 0.25, "B": -0.25}
     assert count(db, "rebalances") == 1 and count(db, "rebalance_weights") == 2
+
+
+def test_unsupported_database_url_is_a_clear_error() -> None:
+    from factory.storage.database import DatabaseError
+
+    with pytest.raises(DatabaseError, match="unsupported database 'mysql'"):
+        Database("mysql://user@host/db")
