@@ -125,27 +125,18 @@ class SnapshotInfo:
 
 
 def latest_snapshot(db: Database) -> SnapshotInfo | None:
-    with db.session() as s:
-        row = s.scalars(
-            select(RatingSnapshot).order_by(RatingSnapshot.at.desc(), RatingSnapshot.id.desc())
-        ).first()
-        if row is None:
-            return None
-        return SnapshotInfo(
-            row.id,
-            row.time_key,
-            row.at,
-            row.as_of,
-            row.n_configs,
-            row.n_trials_effective,
-            row.sr_variance,
-            row.pbo,
-        )
+    return _snapshot(
+        db, select(RatingSnapshot).order_by(RatingSnapshot.at.desc(), RatingSnapshot.id.desc())
+    )
 
 
 def snapshot_by_key(db: Database, time_key: str) -> SnapshotInfo | None:
+    return _snapshot(db, select(RatingSnapshot).where(RatingSnapshot.time_key == time_key))
+
+
+def _snapshot(db: Database, stmt: Any) -> SnapshotInfo | None:
     with db.session() as s:
-        row = s.scalars(select(RatingSnapshot).where(RatingSnapshot.time_key == time_key)).first()
+        row = s.scalars(stmt).first()
         if row is None:
             return None
         return SnapshotInfo(
