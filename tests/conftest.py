@@ -78,3 +78,12 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if key.startswith("FACTORY_"):
             monkeypatch.delenv(key)
     return tmp_path
+
+
+# Hypothesis: CI and `make test` draw the same examples every run (derandomize), so a
+# red build is reproducible. `HYPOTHESIS_PROFILE=explore pytest ...` searches afresh.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("repeatable", derandomize=True)
+_hypothesis_settings.register_profile("explore", derandomize=False)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
