@@ -18,7 +18,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
@@ -134,6 +133,3 @@ class ArtifactStore:
             path.parent.rmdir()
         except OSError:
             pass
-
-    def clear(self) -> None:  # pragma: no cover - used by operators, not the app
-        shutil.rmtree(self.root, ignore_errors=True)

@@ -23,7 +23,7 @@ import hashlib
 import itertools
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,8 +257,3 @@ def _exclusion(
     if prior and config.config_id in prior:
         return "prior performance", prior[config.config_id]
     return "", ""
-
-
-def configs_from_ids(configs: Iterable[ModelConfig], ids: Iterable[str]) -> list[ModelConfig]:
-    by_id = {c.config_id: c for c in configs}
-    return [by_id[i] for i in ids if i in by_id]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -32,9 +31,3 @@ def import_frame(
     validation as files."""
     canonical = validate_frame(source, frame, kind)
     return store_frames(db, [Frame(source, kind, canonical)], source=source, at=at)
-
-
-def import_frames(
-    db: Database, frames: Sequence[tuple[Kind, pd.DataFrame]], *, source: str, at: datetime
-) -> list[ImportResult]:
-    return [import_frame(db, f, kind=k, source=source, at=at) for k, f in frames]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
-import numpy as np
 import pandas as pd
 
-from factory.data.schema import BAR_OPTIONAL, BAR_REQUIRED, KEY
+from factory.data.schema import BAR_REQUIRED, KEY
 from features import Panel
 
 
@@ -23,7 +22,6 @@ class MarketData:
     """
 
     bars: pd.DataFrame
-    _panel: list[Panel] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if list(self.bars.index.names) != list(KEY):
@@ -52,61 +50,13 @@ class MarketData:
     def columns(self) -> tuple[str, ...]:
         return tuple(str(c) for c in self.bars.columns)
 
-    @property
-    def optional_columns(self) -> tuple[str, ...]:
-        return tuple(c for c in self.columns if c not in BAR_REQUIRED)
-
     def __len__(self) -> int:
         return len(self.bars)
 
+    @cached_property
+    def _wide(self) -> Panel:
+        return Panel.from_long(self.bars)
+
     def panel(self) -> Panel:
         """The wide view feature pipelines read (computed once, then reused)."""
-        if not self._panel:
-            self._panel.append(Panel.from_long(self.bars))
-        return self._panel[0]
-
-    def select(
-        self, assets: list[str] | None = None, end: pd.Timestamp | None = None
-    ) -> MarketData:
-        """A subset by assets and/or up to and including ``end``."""
-        bars = self.bars
-        if assets:
-            unknown = sorted(set(assets) - set(self.assets))
-            if unknown:
-                raise KeyError(f"unknown assets {unknown}; stored: {list(self.assets)}")
-            bars = bars[bars.index.get_level_values("asset").isin(assets)]
-        if end is not None:
-            bars = bars[bars.index.get_level_values("timestamp") <= end]
-        return MarketData(bars)
-
-    def fingerprint(self) -> str:
-        """A short content hash of the bars: the data version."""
-        hashed = pd.util.hash_pandas_object(self.bars, index=True).to_numpy()
-        digest = hashlib.sha256(hashed.tobytes())
-        digest.update(",".join(self.columns).encode())
-        return digest.hexdigest()[:16]
-
-    def summary(self) -> pd.DataFrame:
-        """Per asset: first and last bar, row count, optional columns present."""
-        rows = []
-        for asset, frame in self.bars.groupby(level="asset", sort=True):
-            ts = frame.index.get_level_values("timestamp")
-            extras = [c for c in self.optional_columns if frame[c].notna().any()]
-            rows.append(
-                {
-                    "asset": str(asset),
-                    "first": ts.min(),
-                    "last": ts.max(),
-                    "bars": len(frame),
-                    "extras": ", ".join(extras),
-                }
-            )
-        return pd.DataFrame(rows)
-
-
-def close_matrix(data: MarketData) -> np.ndarray:
-    """``T x N`` closes aligned with ``data.panel()``."""
-    return data.panel()["close"].to_numpy(dtype=np.float64)
-
-
-__all__ = ["BAR_OPTIONAL", "MarketData", "close_matrix"]
+        return self._wide

@@ -20,7 +20,7 @@ from factory.data.errors import DataValidationError
 from factory.data.market import MarketData
 from factory.data.schema import BAR_OPTIONAL, BAR_REQUIRED, PANEL_PREFIX, Kind
 from factory.storage.database import Database, bulk_upsert, read_frame, table
-from factory.storage.schema import AuxValue, Bar, Import
+from factory.storage.schema import AuxValue, Bar
 
 # An auxiliary value (sentiment, on-chain) stays valid for bars up to this long after it.
 AUX_STALENESS = pd.Timedelta(days=7)
@@ -280,8 +280,3 @@ def data_summary(db: Database) -> tuple[pd.DataFrame, pd.DataFrame]:
 def last_bar_ts(db: Database) -> datetime | None:
     with db.begin() as conn:
         return conn.execute(select(func.max(Bar.__table__.c.ts))).scalar_one_or_none()
-
-
-def imports(db: Database) -> list[Import]:
-    with db.session() as s:
-        return list(s.scalars(select(Import).order_by(Import.id)))

@@ -118,10 +118,6 @@ class Database:
         if auto_migrate:
             migrate(self.engine)
 
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
-
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import delete, func, select
 
@@ -234,7 +233,3 @@ def mark_pruned(db: Database, ids: Sequence[int]) -> None:
     t = table("artifacts")
     with db.begin() as conn:
         conn.execute(t.update().where(t.c.id.in_(list(ids))).values(pruned=True))
-
-
-def nan_to_none(values: np.ndarray) -> list[float | None]:
-    return [None if not np.isfinite(v) else float(v) for v in values]
