@@ -48,7 +48,7 @@ from factory.jobs import (
 )
 from factory.plan import ModelConfig
 from factory.storage import decisions
-from factory.storage.bars import load_market_data
+from factory.storage.bars import data_version, load_market_data
 from scheduler.backends import Backend
 from scheduler.sweep import run_sweep
 
@@ -77,11 +77,29 @@ def plan_fingerprint(config_ids: Sequence[str]) -> str:
     return hashlib.sha256(",".join(sorted(config_ids)).encode()).hexdigest()[:8]
 
 
-def tick(app: App, backend: Backend, *, progress: bool = False) -> list[JobResult]:
+class DataCache:
+    """The market data of the last tick, reloaded only when an import changed the data
+    (a tick runs every minute; reading every bar each time would dominate it)."""
+
+    def __init__(self) -> None:
+        self._version = -1
+        self._data: MarketData | None = None
+
+    def get(self, app: App) -> MarketData:
+        version = data_version(app.db)
+        if self._data is None or version != self._version:
+            self._data = load_market_data(app.db, assets=app.settings.data.assets or None)
+            self._version = version
+        return self._data
+
+
+def tick(
+    app: App, backend: Backend, *, progress: bool = False, cache: DataCache | None = None
+) -> list[JobResult]:
     """Run every due job once. Never raises for a job's failure (it is recorded)."""
     now = app.now()
     try:
-        data = load_market_data(app.db, assets=app.settings.data.assets or None)
+        data = (cache or DataCache()).get(app)
     except LookupError:
         return [JobResult("evaluate", "-", "skipped", "no bars stored yet")]
     last_bar = data.timestamps[-1].to_pydatetime()
@@ -157,10 +175,11 @@ def run_forever(
 
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     ticks = 0
+    cache = DataCache()
     try:
         while not stop and (max_ticks is None or ticks < max_ticks):
             started = monotonic()
-            results = tick(app, backend)
+            results = tick(app, backend, cache=cache)
             ticks += 1
             if on_tick is not None:
                 on_tick(app.now(), results)

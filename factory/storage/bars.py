@@ -280,3 +280,10 @@ def data_summary(db: Database) -> tuple[pd.DataFrame, pd.DataFrame]:
 def last_bar_ts(db: Database) -> datetime | None:
     with db.begin() as conn:
         return conn.execute(select(func.max(Bar.__table__.c.ts))).scalar_one_or_none()
+
+
+def data_version(db: Database) -> int:
+    """Id of the newest import (0 when none): stored data only changes through imports, so
+    an unchanged value means unchanged data."""
+    with db.begin() as conn:
+        return int(conn.execute(select(func.max(table("imports").c.id))).scalar_one_or_none() or 0)

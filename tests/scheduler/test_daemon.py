@@ -100,3 +100,24 @@ def test_run_forever_sleeps_the_interval_between_ticks(loop_app: App) -> None:
     )
     # Ticks take no time on this clock: exactly one 3-second pause, in steps of at most 1 s.
     assert n == 2 and sum(slept) == pytest.approx(3.0) and max(slept) <= 1.0
+
+
+def test_data_is_reloaded_only_after_an_import(
+    loop_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scheduler.daemon as daemon
+
+    loads: list[int] = []
+    real = daemon.load_market_data
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        loads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(daemon, "load_market_data", counting)
+    cache = daemon.DataCache()
+    first = cache.get(loop_app)
+    assert cache.get(loop_app) is first and len(loads) == 1
+    more = synth_universe(4, 502, seed=6, signal="planted").bars
+    import_frame(loop_app.db, more, kind="bars", source="s", at=loop_app.now())
+    assert len(cache.get(loop_app).timestamps) == 502 and len(loads) == 2
