@@ -72,7 +72,7 @@ def compute_ratings(app: App) -> Ratings:
             returns,
             policy=app.settings.rating.policy(),
             active=cycle.active if cycle else (),
-            compute_cost=compute_costs(db),
+            compute_cost=compute_costs(states),
             turnover=turnover,
             failed=failed,
         )

@@ -10,7 +10,7 @@ deleted first: they answer a different question.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -210,13 +210,13 @@ def load_signals(db: Database, config_id: str) -> pd.DataFrame:
     return long.pivot(index="ts", columns="asset", values="signal").sort_index()
 
 
-def compute_costs(db: Database) -> dict[str, float]:
+def compute_costs(states: Mapping[str, EvaluationState]) -> dict[str, float]:
     """Seconds of fit + predict per prediction, per config (from evaluation records)."""
-    out = {}
-    for cid, st in evaluation_states(db).items():
-        if st.n_predictions > 0:
-            out[cid] = (st.fit_seconds + st.predict_seconds) / st.n_predictions
-    return out
+    return {
+        cid: (st.fit_seconds + st.predict_seconds) / st.n_predictions
+        for cid, st in states.items()
+        if st.n_predictions > 0
+    }
 
 
 def artifacts_for(db: Database, config_id: str, *, include_pruned: bool = False) -> list[Artifact]:
