@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from statsmodels.tsa.arima.model import ARIMA as StatsmodelsARIMA
 
-from architectures.econometric.arima import FIT_METHODS, ARIMA, conditional_forecast, fit_arma
+from architectures.econometric.arima import ARIMA, FIT_METHODS, conditional_forecast, fit_arma
 
 
 def simulate_arma(n: int, mu: float, ar: list[float], ma: list[float], seed: int) -> np.ndarray:
