@@ -14,12 +14,24 @@ Input shapes by ``tags.input``:
                 lag-major (all features at lag ``lookback-1`` first, the current bar last).
 ``"series"``    ``X`` is ``(n, lookback)`` — the window of one series (the asset's
                 one-bar return), oldest first.
+``"panel"``     ``X`` is ``(n, lookback, n_assets)`` — the window of *every* asset's
+                one-bar return (columns in universe order), oldest first; ``groups``
+                (given to ``fit`` and ``predict``) holds the column of the asset each
+                row forecasts. For cross-asset models such as a VAR.
 
 ``y`` is the forward return over the evaluation horizon for each sample. ``predict``
 returns one float per sample: an expected return when ``tags.output == "return"``, a
 position in [-1, 1] when ``tags.output == "position"``. Samples reach ``fit`` ordered by
 asset, then time; ``groups`` (when given) holds each sample's asset code so that
 sequential learners (RL) know where one asset's history ends.
+
+Warm starts: an architecture with ``tags.supports_warm_start`` implements
+``_fit_warm(X, y, *, seed, groups, previous)``, which continues training from
+``previous`` (a fitted model of the same class and params, typically the previous
+walk-forward block's, possibly just loaded from an artifact) instead of starting cold.
+``fit(..., warm_start=previous)`` calls it. It must not modify ``previous`` and must use
+only the state that ``save`` writes, so a warm start from a loaded model gives exactly
+what a warm start from the in-memory one gives.
 """
 
 from __future__ import annotations
@@ -30,16 +42,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, cast
 
 import numpy as np
 
+from architectures.search import Space
+
 Family = Literal["deep", "classical", "econometric", "rl"]
-InputKind = Literal["sequence", "tabular", "series"]
+InputKind = Literal["sequence", "tabular", "series", "panel"]
 OutputKind = Literal["return", "position"]
 
 FAMILIES: tuple[Family, ...] = ("deep", "classical", "econometric", "rl")
-INPUT_NDIM: dict[str, int] = {"sequence": 3, "tabular": 2, "series": 2}
+INPUT_NDIM: dict[str, int] = {"sequence": 3, "tabular": 2, "series": 2, "panel": 3}
 PARAMS_FILE = "architecture.json"
 
 
@@ -52,17 +66,22 @@ class Tags:
     """What the engine and the scheduler need to know about an architecture.
 
     family          deep | classical | econometric | rl
-    input           sequence | tabular | series (see the module docstring)
+    input           sequence | tabular | series | panel (see the module docstring)
     output          "return" (a forecast, squashed into a signal by the engine) or
                     "position" (already a position in [-1, 1])
     per_asset       fit one model per asset instead of one pooled model
     non_deterministic  same seed may not give bit-identical predictions
-    supports_warm_start  can continue training from a previous fit
+    supports_warm_start  can continue training from a previous fit (``_fit_warm``)
     min_history     fewest training samples ``fit`` accepts
     feature_sets    feature sets the architecture can use (None = any); the plan
                     excludes the others with this as the reason
     cost_hint       relative compute cost (1 = a small gradient-boosting fit); the
                     scheduler starts expensive configs first until it has timings
+    lookbacks       lookbacks the architecture is expanded with (None = every lookback
+                    of the plan); the plan excludes the others with this as the reason
+    lookback_use    how the lookback is used, in a few words ("sequence length",
+                    "flattened window", "estimation window", "seasonal period", ...);
+                    shown by ``factory arch show``
     """
 
     family: Family
@@ -74,6 +93,8 @@ class Tags:
     min_history: int = 50
     feature_sets: tuple[str, ...] | None = None
     cost_hint: float = 1.0
+    lookbacks: tuple[int, ...] | None = None
+    lookback_use: str = ""
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -82,6 +103,10 @@ class Tags:
             raise ValueError(f"input must be one of {tuple(INPUT_NDIM)}, got {self.input!r}")
         if self.output not in ("return", "position"):
             raise ValueError(f"output must be 'return' or 'position', got {self.output!r}")
+        if self.lookbacks is not None and (
+            not self.lookbacks or any(int(lb) < 1 for lb in self.lookbacks)
+        ):
+            raise ValueError(f"lookbacks must be positive integers, got {self.lookbacks!r}")
 
 
 class Architecture(ABC):
@@ -94,6 +119,8 @@ class Architecture(ABC):
                     history point at an exact version
         tags        a `Tags`
         param_grid  hyperparameter values the plan expands (name -> candidate values)
+        search_space  ranges `factory tune` searches (name -> `architectures.search`
+                    `FloatRange` / `IntRange` / `Choice`); every grid value lies inside
         test_params tiny settings (1 epoch, 8 trees) used by ``check_architecture``
     """
 
@@ -101,6 +128,7 @@ class Architecture(ABC):
     version: ClassVar[int] = 1
     tags: ClassVar[Tags]
     param_grid: ClassVar[Mapping[str, Sequence[Any]]] = {}
+    search_space: ClassVar[Mapping[str, Space]] = {}
     test_params: ClassVar[Mapping[str, Any]] = {}
 
     # Set from ``tags`` for the design's plain class-attribute access.
@@ -146,8 +174,17 @@ class Architecture(ABC):
 
     # -- public API: checks, then the author's private methods --------------------
     def fit(
-        self, X: np.ndarray, y: np.ndarray, *, seed: int, groups: np.ndarray | None = None
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        seed: int,
+        groups: np.ndarray | None = None,
+        warm_start: Architecture | None = None,
     ) -> Self:
+        """Fit on ``X``/``y``. ``warm_start``: a fitted model of the same class and params
+        to continue from (only when ``tags.supports_warm_start``); the engine passes the
+        previous walk-forward block's model."""
         X = self._check_X(X, fitting=True)
         y = np.asarray(y, dtype=np.float64)
         if y.shape != (X.shape[0],):
@@ -159,21 +196,59 @@ class Architecture(ABC):
                 f"{self.name} needs at least {self.tags.min_history} training samples, "
                 f"got {X.shape[0]}"
             )
-        if groups is not None:
-            groups = np.asarray(groups)
-            if groups.shape != (X.shape[0],):
-                raise ValueError(f"groups has shape {groups.shape}, expected ({X.shape[0]},)")
+        groups = self._check_groups(groups, X.shape[0])
+        if warm_start is not None:
+            self._check_warm_start(warm_start, X)
         self.input_shape_ = tuple(int(s) for s in X.shape[1:])
-        self._fit(X, y, seed=int(seed), groups=groups)
+        if warm_start is not None:
+            self._fit_warm(X, y, seed=int(seed), groups=groups, previous=warm_start)
+        else:
+            self._fit(X, y, seed=int(seed), groups=groups)
         self.is_fitted_ = True
         return self
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def _check_groups(self, groups: np.ndarray | None, n: int) -> np.ndarray | None:
+        if groups is None:
+            if self.tags.input == "panel":
+                raise ValueError(
+                    f"{self.name} takes panel input: pass groups (the column of the asset "
+                    "each row forecasts)"
+                )
+            return None
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ValueError(f"groups has shape {groups.shape}, expected ({n},)")
+        return groups
+
+    def _check_warm_start(self, previous: Architecture, X: np.ndarray) -> None:
+        if not self.tags.supports_warm_start:
+            raise ValueError(f"{self.name} does not support warm starts")
+        if type(previous) is not type(self):
+            raise ValueError(
+                f"warm start from a {type(previous).__name__}, expected a {type(self).__name__}"
+            )
+        previous._check_fitted()
+        if previous.get_params() != self.get_params():
+            raise ValueError("warm start from a model with different params")
+        if tuple(previous.input_shape_) != tuple(int(s) for s in X.shape[1:]):
+            raise ValueError(
+                f"warm start from a model fitted on samples of shape "
+                f"{tuple(previous.input_shape_)}, got {tuple(X.shape[1:])}"
+            )
+
+    def predict(self, X: np.ndarray, *, groups: np.ndarray | None = None) -> np.ndarray:
+        """One float per row. ``groups`` is needed by panel architectures only (the
+        column of the asset each row forecasts); others ignore it."""
         self._check_fitted()
         X = self._check_X(X, fitting=False)
         if X.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
-        out = np.asarray(self._predict(X), dtype=np.float64).reshape(-1)
+        if self.tags.input == "panel":
+            groups = self._check_groups(groups, X.shape[0])
+            raw = cast(Any, self)._predict(X, groups=groups)
+        else:
+            raw = self._predict(X)
+        out = np.asarray(raw, dtype=np.float64).reshape(-1)
         if out.shape != (X.shape[0],):
             raise RuntimeError(
                 f"{self.name}._predict returned {out.shape[0]} values for {X.shape[0]} samples"
@@ -221,7 +296,23 @@ class Architecture(ABC):
 
     @abstractmethod
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        """Return one float per row of the validated ``X``."""
+        """Return one float per row of the validated ``X``. Panel architectures define
+        ``_predict(self, X, groups=None)`` and receive the target columns."""
+
+    def _fit_warm(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        seed: int,
+        groups: np.ndarray | None,
+        previous: Architecture,
+    ) -> None:
+        """Continue training from ``previous`` (see the module docstring). Only called
+        when ``tags.supports_warm_start``; the default refuses."""
+        raise NotImplementedError(
+            f"{self.name} sets tags.supports_warm_start but does not implement _fit_warm"
+        )
 
     @abstractmethod
     def _save(self, path: Path) -> None:

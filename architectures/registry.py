@@ -25,6 +25,7 @@ from importlib.metadata import entry_points
 from typing import Any, overload
 
 from architectures.base import Architecture, Family, InputKind, Tags
+from architectures.search import Space
 
 ENTRY_POINT_GROUP = "model_factory.architectures"
 BUILTIN_MODULES = (
@@ -47,6 +48,7 @@ class ArchitectureSpec:
     default_params: Mapping[str, Any] = field(default_factory=dict)
     param_grid: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     test_params: Mapping[str, Any] = field(default_factory=dict)
+    search_space: Mapping[str, Space] = field(default_factory=dict)
     description: str = ""
     source: str = "builtin"
 
@@ -189,11 +191,11 @@ def spec_from_class(cls: type[Architecture], *, source: str = "builtin") -> Arch
     if not isinstance(tags, Tags):
         raise TypeError(f"{cls.__qualname__}.tags must be a Tags instance")
     params = set(cls.param_names())
-    for key in (*cls.param_grid, *cls.test_params):
+    for key in (*cls.param_grid, *cls.test_params, *cls.search_space):
         if key not in params:
             raise ValueError(
-                f"{cls.__qualname__}: {key!r} in param_grid/test_params is not an __init__ "
-                f"parameter (parameters: {sorted(params)})"
+                f"{cls.__qualname__}: {key!r} in param_grid/test_params/search_space is not "
+                f"an __init__ parameter (parameters: {sorted(params)})"
             )
     doc = (cls.__doc__ or "").strip().split("\n")[0]
     return ArchitectureSpec(
@@ -204,6 +206,7 @@ def spec_from_class(cls: type[Architecture], *, source: str = "builtin") -> Arch
         default_params=cls.default_params(),
         param_grid={k: tuple(v) for k, v in cls.param_grid.items()},
         test_params=dict(cls.test_params),
+        search_space=dict(cls.search_space),
         description=doc,
         source=source,
     )

@@ -15,9 +15,11 @@ or in your own package's tests (one pytest case per check)::
 
 What the checks guarantee (each is one named check, in this order):
 
-spec_consistent            the class reads into a valid spec: name, tags, parameters from
-                           the ``__init__`` signature, each with a default; param_grid and
-                           test_params name real parameters; every value survives the JSON
+spec_consistent            the class reads into a valid spec: name, tags (with
+                           ``lookback_use``), parameters from the ``__init__`` signature, each
+                           with a default; param_grid, test_params and search_space name real
+                           parameters, grid values and defaults lie in the search space;
+                           every value survives the JSON
                            round trip ``save``/``load`` makes; the spec pickles (it travels
                            to Ray workers); a registered spec matches its class.
 init_stores_params         ``__init__`` stores its parameters unchanged under their own
@@ -41,6 +43,10 @@ save_load_roundtrip        ``load(save(model))`` predicts exactly the same value
                            (``np.array_equal``) and has the same params and input shape.
 fit_does_not_mutate_inputs fit/predict leave X, y and groups unchanged and accept
                            read-only arrays (Ray's object store hands out read-only views).
+warm_start                 (``tags.supports_warm_start`` only) a fit warm-started from a
+                           previous fit differs from a cold one, leaves the previous model
+                           untouched, and is the same whether the previous model was just
+                           fitted or saved and loaded (the engine warm-starts from artifacts).
 learns_signal              with the DEFAULT params (what production runs), on data with a
                            strong planted signal, out-of-sample predictions (forecasts or
                            positions) correlate with y: corr > LEARN_MIN_CORR, where the
@@ -54,7 +60,10 @@ order), two assets for pooled architectures and one for ``per_asset`` ones, wind
 ``lookback=8`` bars. For "sequence"/"tabular" input each of 3 features follows an AR(1)
 with coefficient 0.5 and ``y = 0.01 * (s * f0_t + sqrt(1 - s^2) * noise)``, so the
 correlation of y with the current value of feature 0 is the signal ``s``. For "series"
-input the return follows an AR(1) with coefficient ``s`` and y is the next return.
+input the return follows an AR(1) with coefficient ``s`` and y is the next return. For
+"panel" input three series follow a cyclic VAR(1) (each one's next value is ``s`` times the
+previous value of the next series), X holds all three windows and y is the next value of
+the row's own series (its column is the row's group).
 """
 
 from __future__ import annotations
@@ -76,9 +85,11 @@ import numpy as np
 
 from architectures.base import Architecture, NotFittedError, Tags
 from architectures.registry import ArchitectureSpec, get, spec_from_class
+from architectures.search import Choice, FloatRange, IntRange
 
 LOOKBACK = 8
 N_FEATURES = 3
+PANEL_ASSETS = 3
 FIT_SIGNAL = 0.5
 LEARN_SIGNAL = 0.7
 LEARN_MIN_CORR = 0.2
@@ -186,6 +197,7 @@ class SyntheticData:
     groups_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+    groups_test: np.ndarray
 
 
 def synthetic_dataset(
@@ -204,10 +216,20 @@ def synthetic_dataset(
     """
     rng = np.random.default_rng(seed)
     n_assets = 1 if tags.per_asset else 2
+    if tags.input == "panel":
+        n_assets = 1 if tags.per_asset else PANEL_ASSETS
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     n = n_train + n_test
-    for _ in range(n_assets):
-        if tags.input == "series":
+    panel = (
+        _cross_lagged(rng, lookback + n, PANEL_ASSETS, signal) if tags.input == "panel" else None
+    )
+    for asset in range(n_assets):
+        if panel is not None:
+            windows = np.lib.stride_tricks.sliding_window_view(panel, lookback, axis=0)[:n]
+            windows = windows.transpose(0, 2, 1)  # (n, lookback, n_assets), oldest first
+            y = panel[lookback : lookback + n, asset]
+            parts.append((windows.astype(np.float32), y))
+        elif tags.input == "series":
             r = _ar1(rng, lookback + n, 1, signal)[:, 0]
             windows = np.lib.stride_tricks.sliding_window_view(r, lookback)[:n]
             y = r[lookback : lookback + n]
@@ -227,9 +249,27 @@ def synthetic_dataset(
     groups = np.repeat(np.arange(n_assets, dtype=np.int64), n_train)
     X_test = np.concatenate([X[n_train:] for X, _ in parts])
     y_test = np.concatenate([y[n_train:] for _, y in parts])
+    groups_test = np.repeat(np.arange(n_assets, dtype=np.int64), n_test)
     return SyntheticData(
-        np.ascontiguousarray(X_train), y_train, groups, np.ascontiguousarray(X_test), y_test
+        np.ascontiguousarray(X_train),
+        y_train,
+        groups,
+        np.ascontiguousarray(X_test),
+        y_test,
+        groups_test,
     )
+
+
+def _cross_lagged(rng: np.random.Generator, n: int, k: int, signal: float) -> np.ndarray:
+    """``k`` unit-variance series where each one's next value is ``signal`` times the
+    previous value of the next series (cyclically): a VAR(1) that only cross-asset
+    models can exploit."""
+    out = np.empty((n, k))
+    out[0] = rng.standard_normal(k)
+    scale = math.sqrt(1.0 - signal**2)
+    for t in range(1, n):
+        out[t] = signal * np.roll(out[t - 1], -1) + scale * rng.standard_normal(k)
+    return out
 
 
 def _ar1(rng: np.random.Generator, n: int, k: int, phi: float) -> np.ndarray:
@@ -375,8 +415,28 @@ def check_spec_consistent(ctx: _Context) -> str:
             raise CheckFailed(
                 f"the registered spec differs from its class in {stale}; re-register the class"
             )
+    if not cls.tags.lookback_use.strip():
+        raise CheckFailed(
+            "tags.lookback_use is empty; say in a few words how the lookback is used "
+            '(e.g. "sequence length", "flattened window", "estimation window")'
+        )
+    defaults = cls.default_params()
+    for key, space in cls.search_space.items():
+        if not isinstance(space, FloatRange | IntRange | Choice):
+            raise CheckFailed(
+                f"search_space[{key!r}] is a {type(space).__name__}; use FloatRange, IntRange "
+                "or Choice from architectures.search"
+            )
+        outside = [v for v in cls.param_grid.get(key, ()) if not space.contains(v)]
+        if outside:
+            raise CheckFailed(f"param_grid[{key!r}] values {outside} lie outside {space}")
+        if not space.contains(defaults[key]):
+            raise CheckFailed(f"the default {key}={defaults[key]!r} lies outside {space}")
     combos = math.prod(len(tuple(v)) for v in cls.param_grid.values())
-    return f"{spec.key}: {len(cls.param_names())} params, {combos} grid combination(s)"
+    return (
+        f"{spec.key}: {len(cls.param_names())} params, {combos} grid combination(s), "
+        f"{len(cls.search_space)} searchable"
+    )
 
 
 def check_init_stores_params(ctx: _Context) -> str:
@@ -423,12 +483,17 @@ def check_fit_predict(ctx: _Context) -> str:
     if returned is not model:
         raise CheckFailed("fit must return self")
     n_test = data.X_test.shape[0]
-    pred = _check_predictions(model.predict(data.X_test), n_test, "predict")
-    _check_predictions(
-        model.predict(data.X_train), data.X_train.shape[0], "predict on training rows"
+    pred = _check_predictions(
+        model.predict(data.X_test, groups=data.groups_test), n_test, "predict"
     )
-    other = ctx.build().fit(data.X_train, data.y_train, seed=SEED)
-    _check_predictions(other.predict(data.X_test), n_test, "predict after fit without groups")
+    _check_predictions(
+        model.predict(data.X_train, groups=data.groups_train),
+        data.X_train.shape[0],
+        "predict on training rows",
+    )
+    if ctx.tags.input != "panel":  # panel models need groups (the target column)
+        other = ctx.build().fit(data.X_train, data.y_train, seed=SEED)
+        _check_predictions(other.predict(data.X_test), n_test, "predict after fit without groups")
     if ctx.tags.output == "return" and not np.ptp(pred) > 0:
         raise CheckFailed(
             "every forecast is the same value; the engine turns forecasts into signals with "
@@ -440,10 +505,11 @@ def check_fit_predict(ctx: _Context) -> str:
 def check_predict_rowwise(ctx: _Context) -> str:
     data = ctx.data()
     model = ctx.fitted(data)
-    full = model.predict(data.X_test)
+    g = data.groups_test
+    full = model.predict(data.X_test, groups=g)
     half = full.shape[0] // 2
-    head = model.predict(data.X_test[:half])
-    single = model.predict(data.X_test[half : half + 1])
+    head = model.predict(data.X_test[:half], groups=g[:half])
+    single = model.predict(data.X_test[half : half + 1], groups=g[half : half + 1])
     tol = 1e-6 * max(1.0, float(np.max(np.abs(full))))
     worst = max(float(np.max(np.abs(head - full[:half]))), float(abs(single[0] - full[half])))
     if not worst <= tol:
@@ -461,7 +527,12 @@ def check_position_range(ctx: _Context) -> str:
     data = ctx.data()
     model = ctx.fitted(data)
     X = model._check_X(data.X_test, fitting=False)
-    raw = np.asarray(model._predict(X), dtype=np.float64)
+    raw = np.asarray(
+        cast(Any, model)._predict(X, groups=data.groups_test)
+        if ctx.tags.input == "panel"
+        else model._predict(X),
+        dtype=np.float64,
+    )
     lo, hi = float(raw.min()), float(raw.max())
     if lo < -1.0 or hi > 1.0:
         raise CheckFailed(
@@ -490,7 +561,12 @@ def check_predict_before_fit_raises(ctx: _Context) -> str:
     data = ctx.data()
     model = ctx.build()
     hint = "do not override predict/save; the base class checks the fitted state"
-    _expect_raises(NotFittedError, lambda: model.predict(data.X_test), "predict before fit", hint)
+    _expect_raises(
+        NotFittedError,
+        lambda: model.predict(data.X_test, groups=data.groups_test),
+        "predict before fit",
+        hint,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         _expect_raises(NotFittedError, lambda: model.save(tmp), "save before fit", hint)
     return "predict and save raise NotFittedError"
@@ -510,25 +586,30 @@ def check_wrong_input_shape_raises(ctx: _Context) -> str:
     model = ctx.build()
     _expect_raises(
         ValueError,
-        lambda: model.fit(_wrong_ndim(data.X_train), data.y_train, seed=SEED),
+        lambda: model.fit(
+            _wrong_ndim(data.X_train), data.y_train, seed=SEED, groups=data.groups_train
+        ),
         "fit with X of the wrong dimension",
         hint,
     )
     _expect_raises(
         ValueError,
-        lambda: model.fit(data.X_train, data.y_train[:-1], seed=SEED),
+        lambda: model.fit(data.X_train, data.y_train[:-1], seed=SEED, groups=data.groups_train),
         "fit with y shorter than X",
         hint,
     )
     model = ctx.fitted(data)
     _expect_raises(
         ValueError,
-        lambda: model.predict(_longer_window(data.X_test)),
+        lambda: model.predict(_longer_window(data.X_test), groups=data.groups_test),
         "predict with a longer window than in fit",
         hint,
     )
     _expect_raises(
-        ValueError, lambda: model.predict(_wrong_ndim(data.X_test)), "predict with wrong dims", hint
+        ValueError,
+        lambda: model.predict(_wrong_ndim(data.X_test), groups=data.groups_test),
+        "predict with wrong dims",
+        hint,
     )
     return "wrong dimensions, window shape and label length raise ValueError"
 
@@ -542,15 +623,26 @@ def check_nan_input_raises(ctx: _Context) -> str:
     bad_y[len(bad_y) // 2] = np.nan
     model = ctx.build()
     _expect_raises(
-        ValueError, lambda: model.fit(bad_X, data.y_train, seed=SEED), "fit with NaN in X", hint
+        ValueError,
+        lambda: model.fit(bad_X, data.y_train, seed=SEED, groups=data.groups_train),
+        "fit with NaN in X",
+        hint,
     )
     _expect_raises(
-        ValueError, lambda: model.fit(data.X_train, bad_y, seed=SEED), "fit with NaN in y", hint
+        ValueError,
+        lambda: model.fit(data.X_train, bad_y, seed=SEED, groups=data.groups_train),
+        "fit with NaN in y",
+        hint,
     )
     model = ctx.fitted(data)
     bad_test = data.X_test.copy()
     bad_test.flat[0] = np.inf
-    _expect_raises(ValueError, lambda: model.predict(bad_test), "predict with inf in X", hint)
+    _expect_raises(
+        ValueError,
+        lambda: model.predict(bad_test, groups=data.groups_test),
+        "predict with inf in X",
+        hint,
+    )
     return "NaN/inf in X or y raise ValueError"
 
 
@@ -558,8 +650,8 @@ def check_deterministic(ctx: _Context) -> str:
     if ctx.tags.non_deterministic:
         raise CheckSkipped("tags.non_deterministic is True")
     data = ctx.data()
-    first = ctx.fitted(data).predict(data.X_test)
-    second = ctx.fitted(data).predict(data.X_test)
+    first = ctx.fitted(data).predict(data.X_test, groups=data.groups_test)
+    second = ctx.fitted(data).predict(data.X_test, groups=data.groups_test)
     if not np.array_equal(first, second):
         diff = float(np.max(np.abs(first - second)))
         raise CheckFailed(
@@ -574,11 +666,11 @@ def check_deterministic(ctx: _Context) -> str:
 def check_save_load_roundtrip(ctx: _Context) -> str:
     data = ctx.data()
     model = ctx.fitted(data)
-    expected = model.predict(data.X_test)
+    expected = model.predict(data.X_test, groups=data.groups_test)
     with tempfile.TemporaryDirectory() as tmp:
         model.save(Path(tmp) / "model")
         loaded = type(model).load(Path(tmp) / "model")
-        got = loaded.predict(data.X_test)
+        got = loaded.predict(data.X_test, groups=data.groups_test)
         files = sorted(p.name for p in (Path(tmp) / "model").iterdir())
     if loaded.get_params() != model.get_params():
         raise CheckFailed(
@@ -604,6 +696,7 @@ def check_fit_does_not_mutate_inputs(ctx: _Context) -> str:
         "y": data.y_train.copy(),
         "groups": data.groups_train.copy(),
         "X_test": data.X_test.copy(),
+        "groups_test": data.groups_test.copy(),
     }
     for a in arrays.values():
         a.flags.writeable = False
@@ -612,7 +705,7 @@ def check_fit_does_not_mutate_inputs(ctx: _Context) -> str:
         warnings.simplefilter("always")
         try:
             model.fit(arrays["X"], arrays["y"], seed=SEED, groups=arrays["groups"])
-            model.predict(arrays["X_test"])
+            model.predict(arrays["X_test"], groups=arrays["groups_test"])
         except ValueError as exc:
             if "read-only" not in str(exc):
                 raise
@@ -632,6 +725,7 @@ def check_fit_does_not_mutate_inputs(ctx: _Context) -> str:
         "y": data.y_train,
         "groups": data.groups_train,
         "X_test": data.X_test,
+        "groups_test": data.groups_test,
     }
     changed = [k for k, a in arrays.items() if not np.array_equal(a, originals[k])]
     if changed:
@@ -639,12 +733,70 @@ def check_fit_does_not_mutate_inputs(ctx: _Context) -> str:
     return "X, y and groups unchanged; read-only inputs accepted"
 
 
+def check_warm_start(ctx: _Context) -> str:
+    if not ctx.tags.supports_warm_start:
+        raise CheckSkipped("tags.supports_warm_start is False")
+    data = ctx.data()
+    half = data.X_train.shape[0] // 2
+    # The first fit sees the older half of every asset's rows; the warm fit all of them.
+    first_rows = np.concatenate(
+        [
+            np.flatnonzero(data.groups_train == g)[
+                : half // max(1, len(np.unique(data.groups_train)))
+            ]
+            for g in np.unique(data.groups_train)
+        ]
+    )
+    min_rows = ctx.tags.min_history
+    if first_rows.size < min_rows:
+        first_rows = np.arange(min(data.X_train.shape[0], max(min_rows, half)))
+    g_first = data.groups_train[first_rows]
+    previous = ctx.build().fit(
+        data.X_train[first_rows], data.y_train[first_rows], seed=SEED, groups=g_first
+    )
+    before = previous.predict(data.X_test, groups=data.groups_test)
+    warm = ctx.build().fit(
+        data.X_train, data.y_train, seed=SEED + 1, groups=data.groups_train, warm_start=previous
+    )
+    got = _check_predictions(
+        warm.predict(data.X_test, groups=data.groups_test), data.X_test.shape[0], "warm predict"
+    )
+    after = previous.predict(data.X_test, groups=data.groups_test)
+    if not np.array_equal(before, after):
+        raise CheckFailed(
+            "a warm start changed the previous model's predictions; copy its state "
+            "(copy.deepcopy, a cloned state_dict) instead of training it in place"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        previous.save(Path(tmp) / "previous")
+        loaded = type(previous).load(Path(tmp) / "previous")
+    again = ctx.build().fit(
+        data.X_train, data.y_train, seed=SEED + 1, groups=data.groups_train, warm_start=loaded
+    )
+    repeat = again.predict(data.X_test, groups=data.groups_test)
+    if not np.array_equal(got, repeat):
+        diff = float(np.max(np.abs(got - repeat)))
+        raise CheckFailed(
+            f"a warm start from the saved and loaded previous model predicts differently "
+            f"(max diff {diff:.3g}) from one from the in-memory model; _fit_warm may only use "
+            "state that _save writes (the engine warm-starts from artifacts)"
+        )
+    cold = ctx.build().fit(data.X_train, data.y_train, seed=SEED + 1, groups=data.groups_train)
+    same_as_cold = np.array_equal(got, cold.predict(data.X_test, groups=data.groups_test))
+    if same_as_cold:
+        raise CheckFailed(
+            "the warm-started model predicts exactly what a cold fit does; _fit_warm does not "
+            "start from the previous model"
+        )
+    return "continues from the previous model, deterministically from a saved one too"
+
+
 def check_learns_signal(ctx: _Context) -> str:
     data = ctx.data(learn=True)
     params = {**ctx.cls.default_params(), **ctx.learn_params}
     model = ctx.build(params)
     model.fit(data.X_train, data.y_train, seed=SEED, groups=data.groups_train)
-    pred = model.predict(data.X_test)
+    pred = model.predict(data.X_test, groups=data.groups_test)
     if not np.ptp(pred) > 0:
         raise CheckFailed("the model predicts a constant on data with a strong planted signal")
     corr = float(np.corrcoef(pred, data.y_test)[0, 1])
@@ -670,6 +822,7 @@ CHECKS: dict[str, tuple[Callable[[_Context], str], str]] = {
     "deterministic": (check_deterministic, "same seed, same predictions"),
     "save_load_roundtrip": (check_save_load_roundtrip, "load(save(m)) predicts the same"),
     "fit_does_not_mutate_inputs": (check_fit_does_not_mutate_inputs, "inputs untouched"),
+    "warm_start": (check_warm_start, "warm start continues from a (loaded) previous fit"),
     "learns_signal": (check_learns_signal, "default params learn a planted signal"),
 }
 

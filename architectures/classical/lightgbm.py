@@ -22,6 +22,7 @@ import numpy as np
 
 from architectures.base import Architecture, Tags, require
 from architectures.registry import register
+from architectures.search import FloatRange, IntRange
 
 MODEL_FILE = "model.txt"
 # Rows sampled to find the histogram bin edges (LightGBM's default is 200,000). 31-63
@@ -49,8 +50,23 @@ class LightGBM(Architecture):
 
     name = "lightgbm"
     version = 1
-    tags = Tags(family="classical", input="tabular", output="return", min_history=100)
+    tags = Tags(
+        family="classical",
+        input="tabular",
+        output="return",
+        min_history=100,
+        lookback_use="flattened window (lookback x features columns)",
+    )
     param_grid: ClassVar = {"num_leaves": (7, 31)}
+    search_space: ClassVar = {
+        "num_leaves": IntRange(4, 128, log=True),
+        "n_estimators": IntRange(20, 400, log=True),
+        "learning_rate": FloatRange(0.005, 0.3, log=True),
+        "min_child_samples": IntRange(10, 500, log=True),
+        "subsample": FloatRange(0.5, 1.0),
+        "colsample_bytree": FloatRange(0.1, 1.0),
+        "reg_lambda": FloatRange(1e-3, 100.0, log=True),
+    }
     test_params: ClassVar = {"n_estimators": 8, "num_leaves": 7, "min_child_samples": 10}
 
     def __init__(

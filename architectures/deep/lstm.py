@@ -43,6 +43,7 @@ import numpy as np
 
 from architectures.base import Architecture, Tags, require
 from architectures.registry import register
+from architectures.search import FloatRange, IntRange
 
 WEIGHTS_FILE = "model.pt"
 SCALING_FILE = "scaling.json"
@@ -117,8 +118,23 @@ class LSTM(Architecture):
 
     name = "lstm"
     version = 1
-    tags = Tags(family="deep", input="sequence", output="return", min_history=100, cost_hint=4.0)
+    tags = Tags(
+        family="deep",
+        input="sequence",
+        output="return",
+        min_history=100,
+        cost_hint=4.0,
+        lookback_use="sequence length",
+    )
     param_grid: ClassVar = {"hidden_size": (16, 32)}
+    search_space: ClassVar = {
+        "hidden_size": IntRange(8, 256, log=True),
+        "num_layers": IntRange(1, 3),
+        "dropout": FloatRange(0.0, 0.5),
+        "epochs": IntRange(1, 30),
+        "lr": FloatRange(1e-4, 1e-2, log=True),
+        "weight_decay": FloatRange(1e-6, 1e-2, log=True),
+    }
     test_params: ClassVar = {"hidden_size": 8, "epochs": 1, "batch_size": 64}
 
     def __init__(

@@ -51,6 +51,7 @@ import numpy as np
 
 from architectures.base import Architecture, Tags, require
 from architectures.registry import register
+from architectures.search import IntRange
 
 PARAMS_JSON = "arma.json"
 FIT_METHODS = ("innovations_mle", "statespace", "hannan_rissanen")
@@ -140,8 +141,10 @@ class ARIMA(Architecture):
         min_history=100,
         feature_sets=("ohlcv",),
         cost_hint=0.5,
+        lookback_use="forecast window (innovations filtered over the last lookback returns)",
     )
     param_grid: ClassVar = {"p": (1, 2), "q": (0, 1)}
+    search_space: ClassVar = {"p": IntRange(1, 3), "q": IntRange(0, 2)}
     test_params: ClassVar = {"p": 1, "q": 1}
 
     def __init__(self, p: int = 1, q: int = 1) -> None:

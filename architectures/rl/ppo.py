@@ -38,6 +38,7 @@ import numpy as np
 
 from architectures.base import Architecture, Tags, require
 from architectures.registry import register
+from architectures.search import FloatRange, IntRange
 
 MODEL_FILE = "ppo.zip"
 TRAINING_FILE = "training.json"
@@ -81,8 +82,22 @@ class PPO(Architecture):
 
     name = "ppo"
     version = 1
-    tags = Tags(family="rl", input="sequence", output="position", min_history=100, cost_hint=8.0)
+    tags = Tags(
+        family="rl",
+        input="sequence",
+        output="position",
+        min_history=100,
+        cost_hint=8.0,
+        lookback_use="observation window (flattened into the policy input)",
+    )
     param_grid: ClassVar = {"ent_coef": (0.0, 0.01)}
+    search_space: ClassVar = {
+        "total_timesteps": IntRange(5_000, 100_000, log=True),
+        "learning_rate": FloatRange(1e-5, 1e-3, log=True),
+        "gamma": FloatRange(0.0, 0.99),
+        "ent_coef": FloatRange(0.0, 0.05),
+        "hidden_size": IntRange(16, 256, log=True),
+    }
     test_params: ClassVar = {"total_timesteps": 256, "n_envs": 2, "n_steps": 64, "batch_size": 64}
 
     def __init__(

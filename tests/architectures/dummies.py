@@ -17,11 +17,20 @@ from architectures.base import Architecture, Tags
 
 
 class RidgeLast(Architecture):
-    """Ridge regression of y on the flattened window (closed form, no randomness)."""
+    """Ridge regression of y on the flattened window (closed form, no randomness).
+
+    A warm start shrinks towards the previous coefficients instead of towards zero."""
 
     name = "dummy_ridge"
     version = 1
-    tags = Tags(family="classical", input="tabular", output="return", min_history=20)
+    tags = Tags(
+        family="classical",
+        input="tabular",
+        output="return",
+        min_history=20,
+        supports_warm_start=True,
+        lookback_use="flattened window",
+    )
     param_grid: ClassVar = {"alpha": (0.1, 10.0)}
     test_params: ClassVar = {"alpha": 1.0}
 
@@ -29,12 +38,26 @@ class RidgeLast(Architecture):
         self.alpha = alpha
 
     def _fit(self, X: np.ndarray, y: np.ndarray, *, seed: int, groups: np.ndarray | None) -> None:
+        self._solve(X, y, np.zeros(X.shape[1]))
+
+    def _fit_warm(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        seed: int,
+        groups: np.ndarray | None,
+        previous: Architecture,
+    ) -> None:
+        self._solve(X, y, np.asarray(previous.coef_, dtype=np.float64))  # type: ignore[attr-defined]
+
+    def _solve(self, X: np.ndarray, y: np.ndarray, prior: np.ndarray) -> None:
         A = X.astype(np.float64)
         self.x_mean_ = A.mean(axis=0)
         self.y_mean_ = float(y.mean())
         A = A - self.x_mean_
         gram = A.T @ A + float(self.alpha) * np.eye(A.shape[1])
-        self.coef_ = np.linalg.solve(gram, A.T @ (y - self.y_mean_))
+        self.coef_ = np.linalg.solve(gram, A.T @ (y - self.y_mean_) + float(self.alpha) * prior)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return self.y_mean_ + (X.astype(np.float64) - self.x_mean_) @ self.coef_
@@ -136,7 +159,13 @@ class BrokenPositionScale(RidgeLast):
     """Declares positions but returns unscaled scores."""
 
     name = "broken_position_scale"
-    tags = Tags(family="classical", input="tabular", output="position", min_history=20)
+    tags = Tags(
+        family="classical",
+        input="tabular",
+        output="position",
+        min_history=20,
+        lookback_use="flattened window",
+    )
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         pred = super()._predict(X)
@@ -148,7 +177,7 @@ class BrokenOverridesPredict(RidgeLast):
 
     name = "broken_overrides_predict"
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def predict(self, X: np.ndarray, *, groups: np.ndarray | None = None) -> np.ndarray:
         return self._predict(np.asarray(X))
 
 
@@ -189,3 +218,45 @@ class BrokenSignFlip(RidgeLast):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return -super()._predict(X)
+
+
+class BrokenWarmMutates(RidgeLast):
+    """Warm start trains the previous model in place."""
+
+    name = "broken_warm_mutates"
+
+    def _fit_warm(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        seed: int,
+        groups: np.ndarray | None,
+        previous: Architecture,
+    ) -> None:
+        super()._fit_warm(X, y, seed=seed, groups=groups, previous=previous)
+        previous.coef_ *= 0.5  # type: ignore[attr-defined]
+
+
+class BrokenWarmIgnores(RidgeLast):
+    """Declares warm starts but refits cold."""
+
+    name = "broken_warm_ignores"
+
+    def _fit_warm(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        seed: int,
+        groups: np.ndarray | None,
+        previous: Architecture,
+    ) -> None:
+        self._fit(X, y, seed=seed, groups=groups)
+
+
+class BrokenNoLookbackUse(RidgeLast):
+    """Does not say how it uses the lookback."""
+
+    name = "broken_no_lookback_use"
+    tags = Tags(family="classical", input="tabular", min_history=20)

@@ -34,6 +34,9 @@ def test_a_correct_architecture_passes_every_check() -> None:
     ("broken", "check"),
     [
         (dummies.BrokenTupleParam, "spec_consistent"),
+        (dummies.BrokenNoLookbackUse, "spec_consistent"),
+        (dummies.BrokenWarmMutates, "warm_start"),
+        (dummies.BrokenWarmIgnores, "warm_start"),
         (dummies.BrokenNoDefault, "spec_consistent"),
         (dummies.BrokenConvertsParam, "init_stores_params"),
         (dummies.BrokenInitState, "init_stores_params"),
