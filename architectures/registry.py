@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import pkgutil
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -28,11 +29,13 @@ from architectures.base import Architecture, Family, InputKind, Tags
 from architectures.search import Space
 
 ENTRY_POINT_GROUP = "model_factory.architectures"
-BUILTIN_MODULES = (
-    "architectures.classical.lightgbm",
-    "architectures.deep.lstm",
-    "architectures.econometric.arima",
-    "architectures.rl.ppo",
+# Every public module of these packages is imported on first use; its @register
+# decorators add the zoo. A new built-in architecture is one new module, nothing else.
+BUILTIN_PACKAGES = (
+    "architectures.classical",
+    "architectures.deep",
+    "architectures.econometric",
+    "architectures.rl",
 )
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -113,7 +116,7 @@ class ArchitectureRegistry:
     def ensure_loaded(self) -> None:
         if not self._builtins_loaded:
             # Built-ins must import; an error here is a bug and propagates (every time).
-            for module in BUILTIN_MODULES:
+            for module in builtin_modules():
                 importlib.import_module(module)
             self._builtins_loaded = True
         if not self._entry_points_loaded:
@@ -180,6 +183,17 @@ class ArchitectureRegistry:
 
 
 REGISTRY = ArchitectureRegistry()
+
+
+def builtin_modules() -> list[str]:
+    """The zoo's modules: every module of `BUILTIN_PACKAGES` not starting with ``_``."""
+    names = []
+    for package_name in BUILTIN_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.iter_modules(package.__path__):
+            if not info.name.startswith("_"):
+                names.append(f"{package_name}.{info.name}")
+    return sorted(names)
 
 
 def spec_from_class(cls: type[Architecture], *, source: str = "builtin") -> ArchitectureSpec:
