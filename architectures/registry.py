@@ -186,12 +186,14 @@ REGISTRY = ArchitectureRegistry()
 
 
 def builtin_modules() -> list[str]:
-    """The zoo's modules: every module of `BUILTIN_PACKAGES` not starting with ``_``."""
+    """The zoo's modules: every module of `BUILTIN_PACKAGES` except those starting with
+    ``_`` and those a package lists in ``HELPER_MODULES`` (shared code, not models)."""
     names = []
     for package_name in BUILTIN_PACKAGES:
         package = importlib.import_module(package_name)
+        helpers = set(getattr(package, "HELPER_MODULES", ()))
         for info in pkgutil.iter_modules(package.__path__):
-            if not info.name.startswith("_"):
+            if not info.name.startswith("_") and info.name not in helpers:
                 names.append(f"{package_name}.{info.name}")
     return sorted(names)
 

@@ -1,1 +1,4 @@
-"""Reinforcement-learning architectures (stable-baselines3) and their trading environment."""
+"""Reinforcement-learning agents (stable-baselines3) on the trading environment in `env`."""
+
+# Shared code, not architectures: the registry does not import these on listing.
+HELPER_MODULES = ("env",)
