@@ -25,7 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rating.policy import RatingPolicy
@@ -195,6 +195,19 @@ class SchedulerSettings(Section):
     workers: int = Field(2, ge=1, description="local Ray CPUs / parallel tasks")
 
 
+class ApiSettings(Section):
+    """The HTTP API and dashboard of `factory serve`."""
+
+    host: str = Field("127.0.0.1", description="interface to bind (127.0.0.1 = this machine only)")
+    port: int = Field(8000, ge=1, le=65535)
+    token: SecretStr | None = Field(
+        None,
+        description="bearer token for endpoints that change state; unset = those endpoints are off",
+    )
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")
+    refresh_seconds: int = Field(30, ge=0, description="dashboard auto-refresh (0 = off)")
+
+
 class Settings(BaseSettings):
     """All settings. Build with `load_settings`, not directly."""
 
@@ -225,6 +238,7 @@ class Settings(BaseSettings):
     rating: RatingSettings = Field(default_factory=RatingSettings)
     portfolio: PortfolioSettings = Field(default_factory=PortfolioSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def settings_customise_sources(
