@@ -211,3 +211,38 @@ def test_no_skill_is_found_in_noise(skill_runs) -> None:  # type: ignore[no-unty
     noise = skill_runs["none"]
     assert np.mean(list(noise.values())) < 0.5, noise
     assert max(noise.values()) < 1.25, noise
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_last_bar_signals_match_the_engine(market, arch: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Online inference (`last_bar_signals` on a loaded artifact) gives the signal the
+    engine stored for the last bar, from features with extra and reordered columns."""
+    from factory.evaluation.predict import FeatureSchemaError, last_bar_signals
+    from features.frame import FeatureFrame
+
+    spec = registry.get(arch)
+    fs = get_feature_set("ohlcv")
+    config = tiny_config(spec, fs)
+    inputs = build_inputs(market, fs)
+    store = ArtifactStore(tmp_path / "art")
+    result = evaluate_config(config, spec, inputs, PARAMS, store=store)
+    assert result.status == "done", result.error
+    last = result.artifacts[-1]
+    with store.open(last.uri, last.sha256) as (directory, schema):
+        pipeline = FittedPipeline.load(directory, spec, schema)
+    ff = inputs.features
+    order = list(reversed(range(len(ff.names))))
+    shuffled = FeatureFrame(
+        np.concatenate([ff.values[:, :, order], np.zeros_like(ff.values[:, :, :1])], axis=2),
+        ff.timestamps,
+        ff.assets,
+        (*[ff.names[i] for i in order], "unrelated_extra"),
+    )
+    got = last_bar_signals(pipeline, shuffled)
+    stored = result.signals_frame().iloc[-1]
+    assert list(got.index) == list(stored.dropna().index)
+    np.testing.assert_allclose(got.to_numpy(), stored.dropna().to_numpy(), rtol=1e-6, atol=1e-7)
+    missing = FeatureFrame(ff.values[:, :, 1:], ff.timestamps, ff.assets, ff.names[1:])
+    if spec.input != "series" or ff.names[0] in pipeline.preprocessor.input_names:
+        with pytest.raises(FeatureSchemaError, match=ff.names[0]):
+            last_bar_signals(pipeline, missing)
