@@ -7,7 +7,7 @@ kind), the fitted preprocessor, the signal scale and the training range. Its sha
 recorded in the ``artifacts`` table; `ArtifactStore.open` refuses a file whose checksum
 differs (tampered or truncated).
 
-Paths are relative to the store root (``<config_id>/<trained_at>.tar.gz``), so a root can
+Paths are relative to the store root (``<config_id>/<trained_at>-<unique>.tar.gz``), so a root can
 move; the root is a local directory today and the path scheme leaves room for fsspec URLs
 (``s3://bucket/prefix``) later.
 """
@@ -20,6 +20,7 @@ import json
 import os
 import tarfile
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,7 +68,10 @@ class ArtifactStore:
         self.root = Path(root.removeprefix("file://")).resolve()
 
     def path_for(self, config_id: str, trained_at: datetime) -> str:
-        return f"{config_id}/{trained_at:%Y%m%dT%H%M%S}.tar.gz"
+        """A new, unique path: a rewrite never overwrites a file the database records
+        (the driver switches to the new file in its transaction; `prune` removes files
+        no row points at)."""
+        return f"{config_id}/{trained_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}.tar.gz"
 
     def write(
         self,

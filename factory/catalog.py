@@ -7,10 +7,11 @@ from datetime import datetime, time
 
 from architectures import registry
 from architectures.registry import ArchitectureSpec
+from factory.book import BookSpec, CostModel
 from factory.data.market import MarketData
 from factory.evaluation.engine import EvalParams
 from factory.plan import DataProfile, Expansion, expand
-from factory.settings import EvaluationSettings, Settings, SettingsError
+from factory.settings import Settings, SettingsError
 from features.registry import FeatureSet, feature_sets, get_feature_set
 
 
@@ -62,7 +63,10 @@ def plan(
         raise SettingsError(f"[plan] {message}") from None
 
 
-def eval_params(e: EvaluationSettings) -> EvalParams:
+def eval_params(settings: Settings) -> EvalParams:
+    """The evaluation's parameters from the ``[evaluation]`` and ``[portfolio]`` sections
+    (the book is part of what a config's returns mean)."""
+    e = settings.evaluation
     return EvalParams(
         horizon=e.horizon,
         retrain_every=e.retrain_every,
@@ -71,9 +75,30 @@ def eval_params(e: EvaluationSettings) -> EvalParams:
         min_train=e.min_train,
         purge=e.purge_bars,
         embargo=e.embargo,
-        cost_bps=e.cost_bps,
+        costs=cost_model(settings),
+        execution=e.execution,
+        book=book_spec(settings),
+        max_gap_bars=e.max_gap_bars,
+        label=e.label,
+        warm_start=e.warm_start,
         start=None if e.start is None else datetime.combine(e.start, time()),
         seed=e.seed,
         max_train_samples=e.max_train_samples,
         time_budget_s=e.time_budget_s,
+    )
+
+
+def cost_model(settings: Settings) -> CostModel:
+    e = settings.evaluation
+    return CostModel(bps=e.cost_bps, by_asset=tuple(e.costs.items()), slippage_vol=e.slippage_vol)
+
+
+def book_spec(settings: Settings) -> BookSpec:
+    p = settings.portfolio
+    return BookSpec(
+        kind=p.book,
+        cs_method=p.cs_method,
+        cs_quantile=p.cs_quantile,
+        tilt=p.tilt,
+        max_weight=p.max_weight,
     )

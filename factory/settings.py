@@ -95,6 +95,31 @@ class EvaluationSettings(Section):
     cost_bps: float = Field(
         5.0, ge=0, description="cost per unit of |position change|, in basis points"
     )
+    costs: dict[str, float] = Field(
+        default_factory=dict,
+        description='cost in bps by asset name pattern, first match wins, e.g. {"BTC*" = 20.0}; others pay cost_bps',
+    )
+    slippage_vol: float = Field(
+        0.0,
+        ge=0,
+        description="extra cost per unit of turnover = this x the asset's trailing volatility of one-bar returns",
+    )
+    execution: Literal["close", "next_open", "next_close"] = Field(
+        "next_close",
+        description="when a decision at bar t trades: at t's close, t+1's open or t+1's close",
+    )
+    max_gap_bars: int = Field(
+        21,
+        ge=1,
+        description="a position whose asset has had no bar for longer is closed at its last price",
+    )
+    label: Literal["raw", "excess"] = Field(
+        "raw",
+        description="training label: the forward return, or that in excess of the universe's mean",
+    )
+    warm_start: bool = Field(
+        True, description="continue each block's fit from the previous block's model when possible"
+    )
     start: date | None = Field(None, description="first bar to predict (default: after min_train)")
     seed: int = 0
     max_train_samples: int = Field(
@@ -102,6 +127,12 @@ class EvaluationSettings(Section):
     )
     time_budget_s: float = Field(
         3600.0, gt=0, description="seconds a config may take before it fails"
+    )
+    max_attempts: int = Field(
+        3, ge=1, description="evaluations of a failing config before `factory run` gives up"
+    )
+    retry_backoff_minutes: float = Field(
+        30.0, ge=0, description="wait before retrying a failed config; doubles per attempt"
     )
 
     @model_validator(mode="after")
@@ -181,8 +212,18 @@ class RatingSettings(Section):
 
 
 class PortfolioSettings(Section):
-    """From active signals to target weights."""
+    """The book (used identically by evaluation, rebalance and simulation) and the limits
+    of the live portfolio."""
 
+    book: Literal["timeseries", "cross_sectional", "long_only"] = Field(
+        "timeseries",
+        description="timeseries: per-asset long/short; cross_sectional: dollar-neutral ranks; long_only: tilted equal weight",
+    )
+    cs_method: Literal["rank", "quantile"] = Field(
+        "rank", description="cross_sectional book: demeaned ranks, or top/bottom quantiles"
+    )
+    cs_quantile: float = Field(0.2, gt=0, le=0.5, description="cross_sectional quantile book")
+    tilt: float = Field(1.0, ge=0, description="long_only book: weight ∝ max(0, 1 + tilt x signal)")
     gross_limit: float = Field(1.0, gt=0, description="sum of |weights| at most this")
     max_weight: float = Field(1.0, gt=0, le=1, description="|weight| of one asset at most this")
 

@@ -74,6 +74,7 @@ class SerialBackend:
     def results(self, timeout_s: float | None = None) -> Iterator[Outcome]:
         while self._queue:
             tag, fn, args = self._queue.pop(0)
+            single_thread()  # the same computation as on a Ray worker
             start = time.perf_counter()
             try:
                 value = fn(*args)

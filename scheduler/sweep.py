@@ -1,20 +1,33 @@
-"""The evaluation sweep: evaluate every pending config on a backend, store each result.
+"""The evaluation sweep: bring every planned config up to the last bar, incrementally.
 
-Policy lives in small pure functions (`needs_evaluation`, `order_by_cost`); the sweep only
-executes: it builds the shared inputs once per feature set, hands them to the backend's
-object store, submits the longest tasks first, and writes every result as it arrives (the
-driver is the only writer; workers return results). A config that raises, crashes its
-worker or exceeds its time budget is recorded as failed with its error and the sweep goes
-on. Re-running resumes: configs already evaluated up to the last bar with the same
-settings are skipped.
+Policy lives in small pure functions (`plan_work`, `order_by_cost`, `batches`); the sweep
+only executes. Per config, `plan_work` decides from its stored record:
+
+* ``cold``    no record under the current settings (new config, new settings, or
+              ``force``): evaluate from the first bar;
+* ``refit``   a record that a new block will start in (a retrain is due among the new
+              bars): continue from the stored state, fitting that block;
+* ``predict`` a record with new bars and no retrain due: continue from the stored
+              state with the stored pipeline (cheap);
+* ``retry``   the last attempt failed and its backoff has passed: as ``cold`` or
+              ``refit``/``predict`` depending on whether a record exists;
+* nothing     up to date, waiting for a retry, or given up.
+
+Execution: the shared inputs are built once per feature set and put into the object
+store; cold and refit configs are one task each, longest first; predict-only configs
+travel in batches (many configs per task) so that scheduling overhead does not dominate
+a daily cycle, and workers keep loaded pipelines in memory between tasks. The driver is
+the only writer and stores results in batches (one transaction each).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import time
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -24,36 +37,74 @@ from factory.artifacts import ArtifactStore
 from factory.catalog import eval_params
 from factory.clock import Clock
 from factory.data.market import MarketData
-from factory.evaluation.engine import EvalInputs, EvalParams, EvaluationResult, evaluate_config
+from factory.evaluation.engine import (
+    EvalInputs,
+    EvalParams,
+    EvalState,
+    EvaluationResult,
+    ModelRef,
+    evaluate_config,
+    load_pipeline,
+)
 from factory.evaluation.inputs import build_inputs
+from factory.evaluation.pipeline import FittedPipeline
 from factory.plan import ModelConfig
 from factory.settings import Settings
 from factory.storage.database import Database
-from factory.storage.results import EvaluationState, evaluation_states, store_result, upsert_configs
+from factory.storage.results import (
+    EvaluationState,
+    RetryPolicy,
+    StoreItem,
+    evaluation_states,
+    record_settings,
+    store_results,
+    upsert_configs,
+)
 from features.registry import get_feature_set
 from scheduler.backends import Backend
+
+Work = Literal["cold", "refit", "predict"]
+PREDICT_BATCH = 24  # predict-only configs per task
+WRITE_BATCH = 32  # results per database transaction
 
 
 @dataclass(frozen=True)
 class SweepReport:
     evaluated: int
     failed: int
-    skipped: int  # up to date, or failed before and not retried (see skipped_failed)
+    skipped: int  # up to date, waiting for a retry, or given up (see skipped_failed)
     seconds: float
     failures: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (config id, error)
-    skipped_failed: int = 0  # of ``skipped``: failed earlier with these settings
+    skipped_failed: int = 0  # of ``skipped``: failed earlier and not due for a retry
+    given_up: tuple[str, ...] = ()  # failed for the last allowed time in this sweep
+    task_seconds: float = 0.0  # summed time of the tasks (for parallel efficiency)
+    work: dict[str, int] = field(default_factory=dict)  # cold / refit / predict counts
 
 
-def needs_evaluation(
-    state: EvaluationState | None, eval_key: str, last_ts: datetime, *, retry_failed: bool
-) -> bool:
-    """A config is pending unless its stored evaluation used the same settings and
-    already reaches the last bar (failed ones are retried only when asked)."""
-    if state is None or state.eval_key != eval_key:
-        return True
-    if state.status == "failed":
-        return retry_failed
-    return state.last_ts is None or state.last_ts < last_ts
+def plan_work(
+    state: EvaluationState | None,
+    eval_key: str,
+    timestamps: Sequence[datetime],
+    params: EvalParams,
+    now: datetime,
+    *,
+    retry_failed: bool = False,
+    force: bool = False,
+) -> Work | None:
+    """What a config needs this sweep (see the module docstring); None = nothing."""
+    if force or state is None or state.eval_key != eval_key:
+        return "cold"
+    if state.next_retry_at is not None or state.error is not None:
+        due = retry_failed or (state.next_retry_at is not None and state.next_retry_at <= now)
+        if not due:
+            return None
+    record = state.state
+    if record is None or record.last_ts is None:
+        return "cold" if state.status == "failed" else None
+    new = sum(1 for ts in timestamps if ts > record.last_ts)
+    if new == 0:
+        return None
+    return "refit" if record.block_bars + new > params.retrain_every else "predict"
 
 
 def estimated_cost(config: ModelConfig, state: EvaluationState | None) -> float:
@@ -71,18 +122,68 @@ def order_by_cost(
     return sorted(configs, key=lambda c: (-estimated_cost(c, states.get(c.config_id)), c.config_id))
 
 
+def batches(items: Sequence[ModelConfig], size: int) -> list[list[ModelConfig]]:
+    """Predict-only configs grouped by feature set (one shared input per task), at most
+    ``size`` per batch, in a stable order."""
+    by_fs: dict[str, list[ModelConfig]] = defaultdict(list)
+    for c in sorted(items, key=lambda c: (c.feature_set, c.config_id)):
+        by_fs[c.feature_set].append(c)
+    out: list[list[ModelConfig]] = []
+    for group in by_fs.values():
+        out.extend(group[i : i + size] for i in range(0, len(group), size))
+    return out
+
+
+# -- what workers run ------------------------------------------------------------------
+_PIPELINES: OrderedDict[str, FittedPipeline] = OrderedDict()
+_PIPELINE_CACHE = 512
+
+
+def _cached_loader(store: ArtifactStore) -> Callable[[ModelRef, ArchitectureSpec], FittedPipeline]:
+    """Load pipelines through a per-process LRU keyed by the artifact's sha256, so a
+    long-lived worker loads each model once across daily cycles."""
+
+    def load(ref: ModelRef, spec: ArchitectureSpec) -> FittedPipeline:
+        key = f"{spec.key}:{ref.sha256}"
+        hit = _PIPELINES.get(key)
+        if hit is not None:
+            _PIPELINES.move_to_end(key)
+            return hit
+        pipeline = load_pipeline(store, ref, spec)
+        _PIPELINES[key] = pipeline
+        while len(_PIPELINES) > _PIPELINE_CACHE:
+            _PIPELINES.popitem(last=False)
+        return pipeline
+
+    return load
+
+
+@dataclass(frozen=True)
+class _Job:
+    config: ModelConfig
+    spec: ArchitectureSpec
+    state: EvalState | None
+
+
 def _task(
-    config: ModelConfig,
-    spec: ArchitectureSpec,
-    inputs: EvalInputs,
-    params: EvalParams,
-    artifact_root: str,
-) -> EvaluationResult:
-    """What a worker runs. The spec travels with the task and the worker rebuilds the
-    class from its entry-point string: nothing relies on the driver's registry."""
-    return evaluate_config(config, spec, inputs, params, store=ArtifactStore(artifact_root))
+    jobs: list[_Job], inputs: EvalInputs, params: EvalParams, artifact_root: str
+) -> list[tuple[EvaluationResult, float]]:
+    """What a worker runs: one or more configs on the same inputs. The spec travels with
+    the job and the worker rebuilds the class from its entry-point string: nothing relies
+    on the driver's registry. Returns each result with its seconds."""
+    store = ArtifactStore(artifact_root)
+    loader = _cached_loader(store)
+    out = []
+    for job in jobs:
+        t0 = time.perf_counter()
+        result = evaluate_config(
+            job.config, job.spec, inputs, params, store=store, state=job.state, loader=loader
+        )
+        out.append((result, time.perf_counter() - t0))
+    return out
 
 
+# -- the sweep -------------------------------------------------------------------------
 def run_sweep(
     db: Database,
     settings: Settings,
@@ -97,41 +198,78 @@ def run_sweep(
     on_result: Callable[[EvaluationResult], None] | None = None,
 ) -> SweepReport:
     started = clock.now()
-    params = eval_params(settings.evaluation)
-    upsert_configs(db, configs, at=_naive(started))
-    states = evaluation_states(db)
-    last_ts = data.timestamps[-1].to_pydatetime()
-    pending = [
-        c
-        for c in configs
-        if force
-        or needs_evaluation(states.get(c.config_id), params.key, last_ts, retry_failed=retry_failed)
-    ]
+    now = _naive(started)
+    params = eval_params(settings)
+    e = settings.evaluation
+    retry = RetryPolicy(e.max_attempts, timedelta(minutes=e.retry_backoff_minutes))
+    upsert_configs(db, configs, at=now)
+    record_settings(db, params.key, params.describe(), at=now)
+    states = evaluation_states(db, [c.config_id for c in configs])
+    timestamps = [ts.to_pydatetime() for ts in data.timestamps]
+    work: dict[str, Work] = {}
+    for c in configs:
+        w = plan_work(
+            states.get(c.config_id),
+            params.key,
+            timestamps,
+            params,
+            now,
+            retry_failed=retry_failed,
+            force=force,
+        )
+        if w is not None:
+            work[c.config_id] = w
+    pending = [c for c in configs if c.config_id in work]
     skipped = len(configs) - len(pending)
-    pending_ids = {c.config_id for c in pending}
     skipped_failed = sum(
         1
         for c in configs
-        if c.config_id not in pending_ids
+        if c.config_id not in work
         and (st := states.get(c.config_id)) is not None
-        and st.status == "failed"
+        and (st.status == "failed" or st.error is not None)
     )
-    by_fs: dict[str, list[ModelConfig]] = defaultdict(list)
-    for c in pending:
-        by_fs[c.feature_set].append(c)
     handles = {}
-    for name in sorted(by_fs):
-        inputs = build_inputs(data, get_feature_set(name), settings.cache_dir)
-        handles[name] = backend.put(inputs)
-    by_id = {c.config_id: c for c in pending}
+    for name in sorted({c.feature_set for c in pending}):
+        handles[name] = backend.put(build_inputs(data, get_feature_set(name), settings.cache_dir))
     # Workers run in other directories (and on other hosts): send an absolute root.
     artifact_root = str(ArtifactStore(settings.artifacts).root)
-    for c in order_by_cost(pending, states):
-        spec = registry.get(c.architecture, c.arch_version)
-        backend.submit(c.config_id, _task, c, spec, handles[c.feature_set], params, artifact_root)
+
+    def job(c: ModelConfig) -> _Job:
+        st = states.get(c.config_id)
+        resume = None if work[c.config_id] == "cold" or st is None else st.state
+        return _Job(c, registry.get(c.architecture, c.arch_version), resume)
+
+    heavy = order_by_cost([c for c in pending if work[c.config_id] != "predict"], states)
+    light = batches([c for c in pending if work[c.config_id] == "predict"], PREDICT_BATCH)
+    by_id = {c.config_id: c for c in pending}
+    for c in heavy:
+        backend.submit(
+            (c.config_id,), _task, [job(c)], handles[c.feature_set], params, artifact_root
+        )
+    for group in light:
+        tag = tuple(c.config_id for c in group)
+        backend.submit(
+            tag,
+            _task,
+            [job(c) for c in group],
+            handles[group[0].feature_set],
+            params,
+            artifact_root,
+        )
 
     evaluated = failed = 0
     failures: list[tuple[str, str]] = []
+    given_up: list[str] = []
+    task_seconds = 0.0
+    buffer: list[StoreItem] = []
+
+    def flush() -> None:
+        if buffer:
+            given_up.extend(
+                store_results(db, buffer, eval_key=params.key, at=_naive(clock.now()), retry=retry)
+            )
+            buffer.clear()
+
     columns = (
         TextColumn("[bold]evaluate"),
         BarColumn(),
@@ -142,26 +280,45 @@ def run_sweep(
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task("evaluate", total=len(pending), status="")
         for outcome in backend.results(timeout_s=params.time_budget_s * 1.5):
-            cid = outcome.tag
+            task_seconds += outcome.seconds
             if outcome.error is not None:
-                result = EvaluationResult(cid, "failed", error=outcome.error)
+                pairs = [
+                    (EvaluationResult(cid, "failed", error=outcome.error), 0.0)
+                    for cid in outcome.tag
+                ]
             else:
-                result = outcome.value
-            store_result(db, result, eval_key=params.key, at=_naive(clock.now()))
-            if result.status == "failed":
-                failed += 1
-                failures.append((cid, (result.error or "").splitlines()[0]))
-            else:
-                evaluated += 1
-            if on_result is not None:
-                on_result(result)
-            bar.update(
-                task,
-                advance=1,
-                status=f"{by_id[cid].label} {'FAILED' if result.status == 'failed' else 'ok'}",
-            )
+                pairs = outcome.value
+            for result, _seconds in pairs:
+                cid = result.config_id
+                buffer.append(StoreItem(result, fresh=work[cid] == "cold"))
+                if result.status == "failed":
+                    failed += 1
+                    failures.append((cid, (result.error or "").splitlines()[0]))
+                else:
+                    evaluated += 1
+                if on_result is not None:
+                    on_result(result)
+                bar.update(
+                    task,
+                    advance=1,
+                    status=f"{by_id[cid].label} {'FAILED' if result.status == 'failed' else 'ok'}",
+                )
+            if len(buffer) >= WRITE_BATCH:
+                flush()
+        flush()
     seconds = (clock.now() - started).total_seconds()
-    return SweepReport(evaluated, failed, skipped, seconds, tuple(failures), skipped_failed)
+    counts = {w: sum(1 for v in work.values() if v == w) for w in ("cold", "refit", "predict")}
+    return SweepReport(
+        evaluated,
+        failed,
+        skipped,
+        seconds,
+        tuple(failures),
+        skipped_failed,
+        tuple(given_up),
+        task_seconds,
+        counts,
+    )
 
 
 def _naive(ts: datetime) -> datetime:

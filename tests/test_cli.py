@@ -22,6 +22,7 @@ max_grid = 1
 [evaluation]
 min_train = 250
 retrain_every = 200
+execution = "close"  # the planted signal is one-bar mean reversion
 [scheduler]
 backend = "serial"
 """

@@ -30,5 +30,11 @@ def build_inputs(
     frame = compute_features(data, fs, cache_dir)
     values = frame.values.astype(np.float32, copy=False)
     frame = FeatureFrame(values, frame.timestamps, frame.assets, frame.names)
-    close = data.panel()["close"].reindex(columns=list(frame.assets)).to_numpy(dtype=np.float64)
-    return EvalInputs(frame, close)
+    panel = data.panel()
+    close = panel["close"].reindex(columns=list(frame.assets)).to_numpy(dtype=np.float64)
+    opens = None
+    if "open" in panel:
+        opens = panel["open"].reindex(columns=list(frame.assets)).to_numpy(dtype=np.float64)
+        if not np.isfinite(opens).any():
+            opens = None
+    return EvalInputs(frame, close, opens)

@@ -1,8 +1,14 @@
 """`FittedPipeline`: everything one retrain produces — the fitted preprocessor, the fitted
-model(s) and the signal scale — with the code that turns bars' features into signals.
+model(s) and the signal scale — with the code that turns lookback windows of raw
+features into signals.
 
 The engine fits one per block; the artifact store saves it; `load` rebuilds it and
 predicts exactly what the in-memory object did.
+
+Windows reach `predict_windows` *raw* (untransformed) as ``(n, lookback, F)`` — for the
+``"panel"`` input kind ``(n, lookback, N)``: every asset's first feature (the one-bar
+return) — and are scaled here, so the same code serves the walk-forward engine,
+incremental evaluation and online inference.
 """
 
 from __future__ import annotations
@@ -17,23 +23,28 @@ import numpy as np
 from architectures.base import Architecture
 from architectures.registry import ArchitectureSpec
 from features.preprocess import Preprocessor
-from features.windows import gather_windows
 
 POOLED = "*"
 SCALE_SAMPLE = 2_000  # training rows used to measure the prediction scale
 
 
-def design_matrix(
-    values: np.ndarray, t: np.ndarray, a: np.ndarray, lookback: int, kind: str
-) -> np.ndarray:
-    """Model input for samples (t[i], a[i]) from a ``T x N x F`` array of preprocessed
-    features, shaped for the architecture's input kind (see `architectures.base`)."""
+def model_input(windows: np.ndarray, kind: str) -> np.ndarray:
+    """Scaled windows ``(n, L, F)`` shaped for the architecture's input kind (see
+    `architectures.base`): sequence and panel as they are, tabular flattened lag-major,
+    series the first feature."""
     if kind == "series":
-        return gather_windows(values[:, :, :1], t, a, lookback)[:, :, 0]
-    windows = gather_windows(values, t, a, lookback)
+        return np.ascontiguousarray(windows[:, :, 0])
     if kind == "tabular":
         return windows.reshape(windows.shape[0], -1)
     return windows
+
+
+def scale_windows(preprocessor: Preprocessor, windows: np.ndarray, kind: str) -> np.ndarray:
+    """Apply the fitted scaling (and selection) to raw windows. Panel windows hold one
+    feature of every asset, so the one fitted feature scales every column."""
+    if kind == "panel":
+        return preprocessor.transform(windows[..., None])[..., 0]
+    return preprocessor.transform(windows)
 
 
 def to_signal(pred: np.ndarray, output: str, scale: float) -> np.ndarray:
@@ -47,11 +58,11 @@ def to_signal(pred: np.ndarray, output: str, scale: float) -> np.ndarray:
     return np.tanh(pred / scale)
 
 
-def prediction_scale(model: Architecture, X: np.ndarray) -> float:
+def prediction_scale(model: Architecture, X: np.ndarray, groups: np.ndarray | None) -> float:
     if model.tags.output == "position" or len(X) == 0:
         return 1.0
     idx = np.linspace(0, len(X) - 1, min(len(X), SCALE_SAMPLE)).astype(np.int64)
-    pred = model.predict(X[idx])
+    pred = model.predict(X[idx], groups=None if groups is None else groups[idx])
     return float(np.sqrt(np.mean(pred**2)))
 
 
@@ -67,28 +78,34 @@ class FittedPipeline:
     def kind(self) -> str:
         return self.spec.input
 
-    def signals(
-        self, values: np.ndarray, t: np.ndarray, a: np.ndarray, assets: tuple[str, ...]
-    ) -> np.ndarray:
-        """Signals for samples (t[i], a[i]) of preprocessed ``values``; NaN where no model
-        covers the asset (per-asset models with too little history)."""
-        out = np.full(len(t), np.nan)
-        if len(t) == 0:
-            return out
+    def covers(self, assets: tuple[str, ...]) -> np.ndarray:
+        """Which assets have a model (all for a pooled model)."""
         if POOLED in self.models:
-            X = design_matrix(values, t, a, self.lookback, self.kind)
-            model = self.models[POOLED]
-            out[:] = to_signal(model.predict(X), model.tags.output, self.scales[POOLED])
+            return np.ones(len(assets), dtype=bool)
+        return np.array([a in self.models for a in assets], dtype=bool)
+
+    def predict_windows(
+        self, windows: np.ndarray, a: np.ndarray, assets: tuple[str, ...]
+    ) -> np.ndarray:
+        """Signals for samples with raw windows ``windows`` (see the module docstring) of
+        assets ``a`` (codes into ``assets``); NaN where no model covers the asset."""
+        out = np.full(len(a), np.nan)
+        if len(a) == 0:
             return out
-        for code, name in enumerate(assets):
+        X = model_input(scale_windows(self.preprocessor, windows, self.kind), self.kind)
+        if POOLED in self.models:
+            model = self.models[POOLED]
+            out[:] = to_signal(model.predict(X, groups=a), model.tags.output, self.scales[POOLED])
+            return out
+        for code in np.unique(a):
+            name = assets[code]
             if name not in self.models:
                 continue
             rows = np.flatnonzero(a == code)
-            if rows.size == 0:
-                continue
-            X = design_matrix(values, t[rows], a[rows], self.lookback, self.kind)
             model = self.models[name]
-            out[rows] = to_signal(model.predict(X), model.tags.output, self.scales[name])
+            out[rows] = to_signal(
+                model.predict(X[rows], groups=a[rows]), model.tags.output, self.scales[name]
+            )
         return out
 
     def save(self, directory: Path) -> None:

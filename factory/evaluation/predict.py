@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from factory.evaluation.pipeline import FittedPipeline
+from factory.evaluation.samples import SampleSpace
 from features.frame import FeatureFrame
-from features.windows import valid_samples
 
 
 class FeatureSchemaError(ValueError):
@@ -25,8 +25,6 @@ def aligned_values(pipeline: FittedPipeline, frame: FeatureFrame) -> np.ndarray:
     """The frame's values in the column order the pipeline's preprocessor expects
     (extra columns dropped). A missing input feature raises `FeatureSchemaError` naming it."""
     wanted = pipeline.preprocessor.input_names
-    if pipeline.kind == "series":
-        wanted = wanted[:1]
     position = {name: i for i, name in enumerate(frame.names)}
     missing = [n for n in wanted if n not in position]
     if missing:
@@ -37,9 +35,13 @@ def aligned_values(pipeline: FittedPipeline, frame: FeatureFrame) -> np.ndarray:
     return frame.values[:, :, [position[n] for n in wanted]]
 
 
-def last_bar_signals(pipeline: FittedPipeline, frame: FeatureFrame) -> pd.Series:
+def last_bar_signals(
+    pipeline: FittedPipeline, frame: FeatureFrame, close: np.ndarray | None = None
+) -> pd.Series:
     """Signal in [-1, 1] per asset at the frame's last bar (asset -> signal); assets
-    without a complete lookback window there (or without a model) are left out."""
+    without a complete lookback window of their own bars there (or without a model) are
+    left out. ``close`` (``T x N``, NaN = no bar) tells where each asset has bars; without
+    it an asset is taken to have a bar where any of its features is finite."""
     values = aligned_values(pipeline, frame)
     L = pipeline.lookback
     T = values.shape[0]
@@ -47,10 +49,12 @@ def last_bar_signals(pipeline: FittedPipeline, frame: FeatureFrame) -> pd.Series
         raise FeatureSchemaError(
             f"{T} bars of features are fewer than the lookback of {L} bars the model reads"
         )
-    region = pipeline.preprocessor.transform(values[T - L :])
-    ok = valid_samples(region, L)[-1]
-    assets = np.flatnonzero(ok)
-    t = np.full(assets.size, L - 1, dtype=np.int64)
-    signals = pipeline.signals(region, t, assets, frame.assets)
-    out = pd.Series(signals, index=[frame.assets[a] for a in assets], dtype=np.float64)
+    if close is None:
+        close = np.where(np.isfinite(values).any(axis=2), 1.0, np.nan)
+    samples = SampleSpace(values, close, lookback=L, horizon=1, kind=pipeline.kind)
+    aa = samples.predictable(T - 1)
+    aa = aa[pipeline.covers(frame.assets)[aa]]
+    tt = np.full(aa.size, T - 1, dtype=np.int64)
+    signals = pipeline.predict_windows(samples.windows(tt, aa), aa, frame.assets)
+    out = pd.Series(signals, index=[frame.assets[a] for a in aa], dtype=np.float64)
     return out.dropna()

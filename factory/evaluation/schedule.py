@@ -1,14 +1,17 @@
-"""The walk-forward schedule: which bars each model is trained on and which it predicts.
+"""The walk-forward schedule: when a model is refitted and which bars it may learn from.
 
-Blocks are anchored at the first predicted bar ``first`` and advance by ``retrain_every``,
-so the schedule of the past never depends on how much data follows (the look-ahead tests
-rely on this). For the block starting at bar ``s``:
+Blocks are anchored at the first predicted bar ``first`` and advance by
+``retrain_every`` bars, so the schedule of the past never depends on how much data
+follows (the look-ahead tests rely on this) and an evaluation can stop after any bar and
+resume at the next one (incremental evaluation). For the block starting at bar ``s``:
 
-* test bars: ``s .. min(s + retrain_every, T) - 1``
+* test bars: ``s .. s + retrain_every - 1``, each predicted when it arrives with the
+  model fitted at ``s``;
 * training samples: bars ``t`` with ``t <= s - purge - embargo`` (and, for a rolling
-  window, ``t > s - purge - embargo - train_window``). A sample's label is the forward
-  return to ``t + horizon``; with ``purge >= horizon`` every training label is known at
-  bar ``s``, when the block's first prediction is made.
+  window, ``t > s - purge - embargo - train_window``) whose label — the forward return
+  over ``horizon`` of the asset's own bars — is realised by bar
+  ``s - (purge - horizon) - embargo``. With ``purge >= horizon`` every training label is
+  known at bar ``s``, when the block's first prediction is made.
 """
 
 from __future__ import annotations
@@ -26,6 +29,32 @@ class Block:
     train_hi: int  # last bar a training sample may sit on (inclusive)
 
 
+@dataclass(frozen=True)
+class TrainRange:
+    """Bars ``lo .. hi`` a block may train on; labels must be realised by ``known_by``."""
+
+    lo: int
+    hi: int
+    known_by: int
+
+
+def train_range(
+    start: int,
+    *,
+    horizon: int,
+    purge: int,
+    embargo: int,
+    window: Literal["expanding", "rolling"] = "expanding",
+    train_window: int = 0,
+) -> TrainRange:
+    """The training range of the block whose first test bar is ``start``."""
+    if purge < horizon:
+        raise ValueError(f"purge ({purge}) must be at least the horizon ({horizon})")
+    hi = start - purge - embargo
+    lo = 0 if window == "expanding" else max(0, hi - train_window + 1)
+    return TrainRange(lo, hi, hi + horizon)
+
+
 def blocks(
     n_bars: int,
     first: int,
@@ -36,7 +65,7 @@ def blocks(
     window: Literal["expanding", "rolling"] = "expanding",
     train_window: int = 0,
 ) -> list[Block]:
-    """The blocks covering bars ``first .. n_bars - 1``."""
+    """The blocks covering bars ``first .. n_bars - 1`` (what the engine walks through)."""
     if retrain_every < 1:
         raise ValueError("retrain_every must be at least 1")
     if purge < 0 or embargo < 0:

@@ -96,16 +96,28 @@ class Config(Base):
     feature_selection: Mapped[str] = mapped_column(String(16))
     params: Mapped[str] = mapped_column(Text)  # canonical JSON
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Where a bred config came from (JSON: study, trial, parent), None for the plan's.
+    lineage: Mapped[str | None] = mapped_column(Text, nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    retired_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Evaluation(Base):
-    """Per-config evaluation state: how far it got, how it went, what it cost."""
+    """Per-config evaluation state: how far it got, how it went, what it cost.
+
+    ``state`` is the engine's `EvalState` (JSON): what the next incremental evaluation
+    continues from. ``status`` is "done" while the config has a record (a later cycle that
+    fails leaves it "done" with ``error`` and ``attempts`` set: its record lags), "failed"
+    when it never produced one."""
 
     __tablename__ = "evaluations"
     config_id: Mapped[str] = mapped_column(ForeignKey("configs.config_id"), primary_key=True)
     eval_key: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))  # done | failed
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    state: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # consecutive failures
+    next_retry_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     first_ts: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     last_ts: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     last_retrain_ts: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
@@ -125,8 +137,10 @@ class Signal(Base):
 
 
 class ConfigReturn(Base):
-    """Net return of a config's positions, stamped at the bar where it is realised:
-    the row at bar t+1 holds position(t) x return(t -> t+1) minus costs."""
+    """A config's book over the interval ending at bar ``ts`` (`factory.book.ledger`):
+    the P&L of what it held since its last prices, minus the costs of the trades executed
+    in the interval. Rows exist from the first bar the config had a model; they are final
+    once written (point in time)."""
 
     __tablename__ = "config_returns"
     config_id: Mapped[str] = mapped_column(ForeignKey("configs.config_id"), primary_key=True)
@@ -134,6 +148,7 @@ class ConfigReturn(Base):
     net_return: Mapped[float] = mapped_column(Double)
     gross_return: Mapped[float] = mapped_column(Double)
     turnover: Mapped[float] = mapped_column(Double)
+    cost: Mapped[float | None] = mapped_column(Double, nullable=True)
 
 
 class Artifact(Base):
@@ -149,8 +164,50 @@ class Artifact(Base):
     feature_schema: Mapped[str] = mapped_column(Text)  # JSON
     created_at: Mapped[datetime] = mapped_column(DateTime)
     pruned: Mapped[bool] = mapped_column(Boolean, default=False)
+    eval_key: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
-    __table_args__ = (UniqueConstraint("config_id", "trained_at"),)
+    __table_args__ = (UniqueConstraint("uri"), Index("ix_artifacts_config_id", "config_id"))
+
+
+class EvalSettings(Base):
+    """Every set of evaluation settings ever used, by its key (what a config's returns
+    meant under it)."""
+
+    __tablename__ = "eval_settings"
+    eval_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    settings: Mapped[str] = mapped_column(Text)  # JSON
+    first_used_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Trial(Base):
+    """One (config, evaluation settings) pair that was tried: the multiple-testing
+    population counts every one, including configs that failed and settings that were
+    later changed (their returns are gone; this summary stays)."""
+
+    __tablename__ = "trials"
+    config_id: Mapped[str] = mapped_column(ForeignKey("configs.config_id"), primary_key=True)
+    eval_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # done | failed
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    n_obs: Mapped[int] = mapped_column(Integer, default=0)
+    sharpe: Mapped[float | None] = mapped_column(Double, nullable=True)  # per bar, at archive
+
+
+class Event(Base):
+    """Something an operator should be able to find later: a health state change, a
+    quarantined file, an alert, a config retired or born, a job giving up."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    severity: Mapped[str] = mapped_column(String(16), default="info")  # info | warning | error
+    message: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+
+    __table_args__ = (Index("ix_events_at", "at"),)
 
 
 class RatingSnapshot(Base):

@@ -1,9 +1,11 @@
-"""Walk-forward evaluation: schedule arithmetic, accounting, look-ahead safety for every
-architecture and every feature pipeline, artifacts, failures, and that skill is found
-where it exists and not where it does not."""
+"""Walk-forward evaluation: the schedule, look-ahead safety for every architecture,
+pipeline, book and execution mode (cuts inside blocks, horizons > 1, rolling windows),
+incremental evaluation that is bit-identical to a full one, gaps in the calendar,
+artifacts, failures, and that skill is found where it exists and not where it does not."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +16,17 @@ from architectures import registry
 from architectures.base import Architecture, Tags
 from architectures.registry import spec_from_class
 from factory.artifacts import ArtifactStore
-from factory.evaluation.backtest import next_returns, pnl
-from factory.evaluation.engine import EvalParams, evaluate_config
+from factory.book import BookSpec
+from factory.data.market import MarketData
+from factory.evaluation.engine import EvalInputs, EvalParams, EvaluationResult, evaluate_config
 from factory.evaluation.inputs import build_inputs
 from factory.evaluation.pipeline import FittedPipeline
 from factory.evaluation.schedule import blocks
+from features.frame import FeatureFrame
 from features.registry import feature_sets, get_feature_set
 from tests.factory.helpers import perturb_after, synth_market, tiny_config
 
-PARAMS = EvalParams(min_train=150, retrain_every=50, cost_bps=5.0, horizon=1, purge=1)
+PARAMS = EvalParams(min_train=150, retrain_every=50, horizon=1, purge=1, execution="close")
 ARCHS = [s.name for s in registry.available()]
 PIPELINES = list(feature_sets())
 
@@ -45,66 +49,248 @@ def test_purge_shorter_than_horizon_is_refused() -> None:
         EvalParams(horizon=5, purge=2)
 
 
-def test_pnl_by_hand() -> None:
-    close = np.array([[100.0, 50.0], [110.0, 50.0], [99.0, 55.0], [99.0, 55.0]])
-    signals = np.array([[1.0, -1.0], [1.0, np.nan], [-0.5, 0.5], [0.0, 0.0]])
-    out = pnl(signals, next_returns(close), cost_bps=10.0)
-    # weights: row0 [0.5, -0.5]; row1 [1.0, 0] (one asset with a view); row2 [-0.25, 0.25]
-    assert np.allclose(out.weights[:3], [[0.5, -0.5], [1.0, 0.0], [-0.25, 0.25]])
-    gross = [0.5 * 0.10 - 0.5 * 0.0, 1.0 * (99 / 110 - 1), -0.25 * 0.0 + 0.25 * 0.0]
-    turnover = [1.0, 0.5 + 0.5, 1.25 + 0.25]
-    assert np.allclose(out.gross, gross)
-    assert np.allclose(out.turnover, turnover)
-    assert np.allclose(out.net, np.array(gross) - 0.001 * np.array(turnover))
-    assert len(out.net) == 3  # the last bar's position is not realised yet
-
-
 @pytest.fixture(scope="module")
-def market():  # type: ignore[no-untyped-def]
+def market() -> MarketData:
     return synth_market(3, 400, seed=11)
 
 
-def _perturbed_pair(market, fs_name: str, arch: str, **params: object):  # type: ignore[no-untyped-def]
-    cut = market.timestamps[300]
+def _run(
+    data: MarketData,
+    fs_name: str,
+    arch: str,
+    params: EvalParams = PARAMS,
+    *,
+    selection: str = "none",
+    store: ArtifactStore | None = None,
+) -> EvaluationResult:
     fs = get_feature_set(fs_name)
     spec = registry.get(arch)
-    config = tiny_config(spec, fs, **params)
-    full = evaluate_config(config, spec, build_inputs(market, fs), PARAMS)
-    perturbed = evaluate_config(config, spec, build_inputs(perturb_after(market, cut), fs), PARAMS)
-    assert full.status == "done", full.error
-    assert perturbed.status == "done", perturbed.error
-    return cut, full, perturbed
+    config = tiny_config(spec, fs, selection=selection)
+    result = evaluate_config(config, spec, build_inputs(data, fs), params, store=store)
+    assert result.status == "done", result.error
+    return result
 
 
-def _assert_past_unchanged(cut, full, perturbed) -> None:  # type: ignore[no-untyped-def]
+def _assert_past_unchanged(
+    data: MarketData, cut: pd.Timestamp, fs_name: str, arch: str, params: EvalParams, **kw: str
+) -> None:
+    full = _run(data, fs_name, arch, params, **kw)
+    perturbed = _run(perturb_after(data, cut), fs_name, arch, params, **kw)
     s_full, s_pert = full.signals_frame(), perturbed.signals_frame()
     past = s_full.index <= cut
-    assert past.sum() > 100
+    assert past.sum() > 50
     assert np.array_equal(s_full[past].to_numpy(), s_pert[past].to_numpy(), equal_nan=True)
     r_full, r_pert = full.returns_frame(), perturbed.returns_frame()
     rpast = r_full.index <= cut
     pd.testing.assert_frame_equal(r_full[rpast], r_pert[rpast])
     # The perturbation reached the future, so the check above was not vacuous.
     assert not np.array_equal(s_full[~past].to_numpy(), s_pert[~past].to_numpy(), equal_nan=True)
+    assert not r_full[~rpast].equals(r_pert[~rpast])
+
+
+# A cut inside a block (blocks start at bars 150, 200, 250, ...), horizon 3 with a purge
+# of 3 and a rolling training window: the future must not reach the past in any form.
+WIDE = replace(PARAMS, horizon=3, purge=3, embargo=1, window="rolling", train_window=120)
+CUT_IN_BLOCK = 271
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_no_lookahead_per_architecture(market, arch: str) -> None:  # type: ignore[no-untyped-def]
-    """Perturb every bar after t: every signal and every return up to t is unchanged."""
-    fs = "ohlcv"
-    _assert_past_unchanged(*_perturbed_pair(market, fs, arch))
+def test_no_lookahead_per_architecture(market: MarketData, arch: str) -> None:
+    """Perturb every bar after t: every signal and every return up to t is unchanged.
+    The registry drives the cases, so every family x input kind is covered."""
+    spec = registry.get(arch)
+    fs = "ohlcv" if spec.tags.feature_sets is None else spec.tags.feature_sets[0]
+    cut = market.timestamps[CUT_IN_BLOCK]
+    _assert_past_unchanged(market, cut, fs, arch, WIDE)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_no_lookahead_on_a_block_boundary(market: MarketData, arch: str) -> None:
+    spec = registry.get(arch)
+    fs = "ohlcv" if spec.tags.feature_sets is None else spec.tags.feature_sets[0]
+    _assert_past_unchanged(market, market.timestamps[249], fs, arch, PARAMS)
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES)
-def test_no_lookahead_per_pipeline(market, pipeline: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_lookahead_per_pipeline(market: MarketData, pipeline: str) -> None:
     """The whole evaluation path per feature pipeline (with feature selection on)."""
-    _assert_past_unchanged(*_perturbed_pair(market, pipeline, "lightgbm", selection="correlation"))
+    cut = market.timestamps[CUT_IN_BLOCK]
+    _assert_past_unchanged(market, cut, pipeline, "lightgbm", WIDE, selection="correlation")
+
+
+@pytest.mark.parametrize("book", ["timeseries", "cross_sectional", "long_only"])
+@pytest.mark.parametrize("execution", ["close", "next_open", "next_close"])
+def test_no_lookahead_per_book_and_execution(market: MarketData, book: str, execution: str) -> None:
+    params = replace(WIDE, book=BookSpec(book), execution=execution)  # type: ignore[arg-type]
+    _assert_past_unchanged(market, market.timestamps[CUT_IN_BLOCK], "ohlcv", "lightgbm", params)
+
+
+def test_no_lookahead_with_excess_labels(market: MarketData) -> None:
+    params = replace(WIDE, label="excess", book=BookSpec("cross_sectional"))
+    _assert_past_unchanged(market, market.timestamps[CUT_IN_BLOCK], "momentum", "lightgbm", params)
+
+
+# -- incremental evaluation ----------------------------------------------------------
+def _incremental(
+    data: MarketData,
+    fs_name: str,
+    arch: str,
+    params: EvalParams,
+    store: ArtifactStore,
+    cuts: list[int],
+) -> list[EvaluationResult]:
+    """Evaluate on growing prefixes of ``data`` (ending at each cut, then all), each time
+    resuming from the previous result's state and loading its pipeline from the store."""
+    fs = get_feature_set(fs_name)
+    spec = registry.get(arch)
+    config = tiny_config(spec, fs)
+    out = []
+    state = None
+    stamps = data.timestamps
+    for end in [*cuts, len(stamps)]:
+        prefix = MarketData(data.bars.loc[data.bars.index.get_level_values(0) <= stamps[end - 1]])
+        result = evaluate_config(
+            config, spec, build_inputs(prefix, fs), params, store=store, state=state
+        )
+        assert result.status == "done", result.error
+        state = result.state
+        out.append(result)
+    return out
+
+
+def _concat(parts: list[EvaluationResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    sig = pd.concat([p.signals_frame() for p in parts])
+    ret = pd.concat([p.returns_frame() for p in parts])
+    return sig, ret
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_loaded_artifact_predicts_what_the_engine_did(market, arch: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_incremental_equals_full_bit_for_bit(market: MarketData, arch: str, tmp_path: Path) -> None:
+    """Appending bars one at a time and in chunks (retrains falling inside chunks) gives
+    exactly the signals and returns of one full evaluation of the same bars."""
     spec = registry.get(arch)
+    fs = "ohlcv" if spec.tags.feature_sets is None else spec.tags.feature_sets[0]
+    params = replace(PARAMS, execution="next_open")
+    full = _run(market, fs, arch, params)
+    one_by_one = list(range(195, 205))  # a retrain at bar 200 between single bars
+    chunks = [230, 260, 333, 351]  # retrains at 250, 300, 350 inside chunks
+    parts = _incremental(
+        market, fs, arch, params, ArtifactStore(tmp_path / "a"), one_by_one + chunks
+    )
+    sig, ret = _concat(parts)
+    assert sig.index.is_unique and ret.index.is_unique  # no bar evaluated twice
+    pd.testing.assert_frame_equal(sig, full.signals_frame(), check_exact=True)
+    pd.testing.assert_frame_equal(ret, full.returns_frame(), check_exact=True)
+    assert parts[-1].state is not None and full.state is not None
+    assert parts[-1].state.n_retrains == full.state.n_retrains
+    # Single new bars fit nothing, except the one where a block starts (bar 200).
+    assert [p.n_retrains for p in parts[1:10]] == [0, 0, 0, 0, 0, 1, 0, 0, 0]
+
+
+def test_bars_before_the_first_model_are_no_track_record(
+    market: MarketData, tmp_path: Path
+) -> None:
+    """With too few samples for the first blocks there is no model: no rows at all
+    until the first fit (they are not zero-return track record)."""
+    spec = spec_from_class(_NeedsHistory)
     fs = get_feature_set("ohlcv")
+    store = ArtifactStore(tmp_path / "art")
+    inputs = build_inputs(market, fs)
+    result = evaluate_config(tiny_config(spec, fs), spec, inputs, PARAMS, store=store)
+    assert result.status == "done", result.error
+    first_fit = pd.Timestamp(result.artifacts[0].trained_at)
+    assert first_fit > market.timestamps[PARAMS.min_train]  # earlier blocks had no model
+    assert result.returns_frame().index[0] == first_fit
+    assert result.signals_frame().index[0] == first_fit
+    assert any("too few training samples" in n for n in result.notes)
+
+
+class _NeedsHistory(Architecture):
+    """Predicts the sample mean; needs 700 training samples."""
+
+    name = "needs_history_test_arch"
+    tags = Tags(family="classical", input="tabular", min_history=700, lookback_use="none")
+
+    def __init__(self) -> None:
+        pass
+
+    def _fit(self, X, y, *, seed, groups):  # type: ignore[no-untyped-def]
+        self.mean_ = float(y.mean())
+
+    def _predict(self, X):  # type: ignore[no-untyped-def]
+        return self.mean_ + X[:, -1] * 1e-6
+
+    def _save(self, path):  # type: ignore[no-untyped-def]
+        (path / "m.txt").write_text(repr(self.mean_))
+
+    def _load(self, path):  # type: ignore[no-untyped-def]
+        self.mean_ = float((path / "m.txt").read_text())
+
+
+# -- gaps in the calendar ------------------------------------------------------------
+def _with_gaps(data: MarketData) -> MarketData:
+    """Asset SYN001 trades on weekdays only (equity beside crypto-like assets) except that
+    it is halted for three bars; SYN002 lists late."""
+    bars = data.bars.copy()
+    ts = bars.index.get_level_values("timestamp")
+    asset = bars.index.get_level_values("asset")
+    stamps = data.timestamps
+    weekend = pd.DatetimeIndex(ts).day_of_week >= 5
+    halt = ts.isin(stamps[300:303])
+    drop = ((asset == "SYN001") & (weekend | halt)) | ((asset == "SYN002") & (ts < stamps[60]))
+    return MarketData(bars.loc[~drop])
+
+
+@pytest.fixture(scope="module")
+def gappy() -> MarketData:
+    from factory.data.synth import synth_universe
+
+    # Put the synthetic bars on a 7-day calendar (k-th business day -> k-th day), then
+    # take SYN001's weekends away.
+    u = synth_universe(3, 560, seed=4, start="2015-01-01")
+    days = pd.date_range("2015-01-01", periods=560, freq="D")
+    business = pd.bdate_range("2015-01-01", periods=560)
+    frame = u.bars.copy()
+    frame["timestamp"] = days[business.get_indexer(frame["timestamp"])]
+    return _with_gaps(MarketData.from_long(frame))
+
+
+def test_an_equity_beside_crypto_keeps_its_signals_after_weekends(gappy: MarketData) -> None:
+    """Windows count the asset's own bars: after a weekend (or a halt) the equity has a
+    signal at its very next bar, and across the gap its position is held, not traded."""
+    result = _run(gappy, "ohlcv", "lightgbm", replace(PARAMS, min_train=200))
+    sig = result.signals_frame()
+    has_bar = gappy.panel()["close"].notna().reindex(sig.index)
+    # every bar where SYN001 trades (after its first model) gets a signal
+    assert sig["SYN001"][has_bar["SYN001"]].notna().all()
+    assert sig["SYN001"][~has_bar["SYN001"]].isna().all()
+    # Mondays after a weekend have signals too (the window skips Saturday and Sunday)
+    mondays = sig.index[(sig.index.day_of_week == 0) & has_bar["SYN001"].to_numpy()]
+    assert len(mondays) > 20 and sig.loc[mondays, "SYN001"].notna().all()
+
+
+def test_every_bar_is_booked_across_gaps(gappy: MarketData) -> None:
+    """A row for every bar after the first model, weekends and the halt included, all
+    finite (the ledger's hand-computed cases are in test_book.py)."""
+    result = _run(gappy, "ohlcv", "lightgbm", replace(PARAMS, min_train=200))
+    ret = result.returns_frame()
+    stamps = gappy.timestamps
+    assert list(ret.index) == list(stamps[stamps >= ret.index[0]])
+    assert np.isfinite(ret.to_numpy()).all()
+    assert (ret.index.day_of_week >= 5).sum() > 50
+
+
+# -- artifacts, inference and failures ------------------------------------------------
+@pytest.mark.parametrize("arch", ARCHS)
+def test_loaded_artifact_predicts_what_the_engine_did(
+    market: MarketData, arch: str, tmp_path: Path
+) -> None:
+    """Online inference (`last_bar_signals` on a loaded artifact) gives exactly the signal
+    the engine stored for the last bar, from features with extra and reordered columns."""
+    from factory.evaluation.predict import FeatureSchemaError, last_bar_signals
+
+    spec = registry.get(arch)
+    fs = get_feature_set("ohlcv" if spec.tags.feature_sets is None else spec.tags.feature_sets[0])
     config = tiny_config(spec, fs)
     inputs = build_inputs(market, fs)
     store = ArtifactStore(tmp_path / "art")
@@ -116,29 +302,32 @@ def test_loaded_artifact_predicts_what_the_engine_did(market, arch: str, tmp_pat
         pipeline = FittedPipeline.load(directory, spec, schema)
     assert schema["features"] == list(pipeline.preprocessor.names)
     assert schema["lookback"] == config.lookback and schema["dtype"] == "float32"
-    # Recompute the last block's signals from the loaded artifact.
-    ts = inputs.features.timestamps
-    start = int(ts.searchsorted(pd.Timestamp(last.trained_at)))
-    values = inputs.features.values if spec.input != "series" else inputs.features.values[:, :, :1]
-    region = pipeline.preprocessor.transform(values)
-    from features.windows import valid_samples
+    ff = inputs.features
+    order = list(reversed(range(len(ff.names))))
+    shuffled = FeatureFrame(
+        np.concatenate([ff.values[:, :, order], np.zeros_like(ff.values[:, :, :1])], axis=2),
+        ff.timestamps,
+        ff.assets,
+        (*[ff.names[i] for i in order], "unrelated_extra"),
+    )
+    got = last_bar_signals(pipeline, shuffled, inputs.close)
+    stored = result.signals_frame().iloc[-1].dropna()
+    assert list(got.index) == list(stored.index)
+    assert np.array_equal(got.to_numpy().astype(np.float32), stored.to_numpy())
+    needed = pipeline.preprocessor.input_names[0]
+    keep = [i for i, n in enumerate(ff.names) if n != needed]
+    missing = FeatureFrame(
+        ff.values[:, :, keep], ff.timestamps, ff.assets, tuple(ff.names[i] for i in keep)
+    )
+    with pytest.raises(FeatureSchemaError, match=needed):
+        last_bar_signals(pipeline, missing, inputs.close)
 
-    ok = valid_samples(region, config.lookback)[start:]
-    tt, aa = np.nonzero(ok)
-    again = pipeline.signals(region, tt + start, aa, inputs.features.assets)
-    stored = result.signals_frame().loc[ts[start:]].to_numpy()[tt, aa]
-    assert np.array_equal(again.astype(np.float32), stored)
 
-
-def test_tampered_artifact_is_refused(market, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_artifact_is_refused(market: MarketData, tmp_path: Path) -> None:
     from factory.artifacts import ArtifactIntegrityError
 
-    spec = registry.get("lightgbm")
-    fs = get_feature_set("ohlcv")
     store = ArtifactStore(tmp_path / "art")
-    result = evaluate_config(
-        tiny_config(spec, fs), spec, build_inputs(market, fs), PARAMS, store=store
-    )
+    result = _run(market, "ohlcv", "lightgbm", store=store)
     ref = result.artifacts[0]
     path = store.root / ref.uri
     data = bytearray(path.read_bytes())
@@ -148,11 +337,21 @@ def test_tampered_artifact_is_refused(market, tmp_path: Path) -> None:  # type: 
         pass
 
 
+def test_artifacts_are_never_overwritten(market: MarketData, tmp_path: Path) -> None:
+    """A re-evaluation writes new files; the ones a database row points at stay intact."""
+    store = ArtifactStore(tmp_path / "art")
+    first = _run(market, "ohlcv", "lightgbm", store=store)
+    again = _run(market, "ohlcv", "lightgbm", store=store)
+    assert {r.uri for r in first.artifacts}.isdisjoint({r.uri for r in again.artifacts})
+    for ref in first.artifacts:
+        store.verify(ref.uri, ref.sha256)
+
+
 class _Exploding(Architecture):
     """Raises in fit (a config that fails)."""
 
     name = "exploding_test_arch"
-    tags = Tags(family="classical", input="tabular", min_history=10)
+    tags = Tags(family="classical", input="tabular", min_history=10, lookback_use="none")
 
     def __init__(self, when: str = "fit") -> None:
         self.when = when
@@ -170,22 +369,31 @@ class _Exploding(Architecture):
         pass
 
 
-def test_a_failing_config_becomes_a_failed_result(market) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_config_becomes_a_failed_result(market: MarketData) -> None:
     spec = spec_from_class(_Exploding)
     fs = get_feature_set("ohlcv")
     result = evaluate_config(tiny_config(spec, fs), spec, build_inputs(market, fs), PARAMS)
-    assert result.status == "failed"
+    assert result.status == "failed" and result.state is None
     assert "FloatingPointError: boom in fit" in (result.error or "")
 
 
+def test_inputs_must_align() -> None:
+    frame = FeatureFrame(np.zeros((3, 2, 1)), pd.date_range("2020", periods=3), ("A", "B"), ("f",))
+    with pytest.raises(ValueError, match="aligned"):
+        EvalInputs(frame, np.zeros((3, 1)))
+
+
+# -- skill where it exists, none where it does not ------------------------------------
 def _sharpe(x: np.ndarray) -> float:
     return float(np.mean(x) / np.std(x, ddof=1) * np.sqrt(252))
 
 
 @pytest.fixture(scope="module")
-def skill_runs():  # type: ignore[no-untyped-def]
-    """Every architecture on planted-signal data and on pure-noise data (same seed)."""
-    params = EvalParams(min_train=400, retrain_every=250, cost_bps=5.0)
+def skill_runs() -> dict[str, dict[str, float]]:
+    """Every architecture on planted-signal data and on pure-noise data (same seed).
+    The planted signal is one-bar mean reversion, so trades fill at the deciding bar's
+    close here; the delay of the default execution is studied in docs/metrics.md."""
+    params = EvalParams(min_train=400, retrain_every=250, execution="close")
     fs = get_feature_set("ohlcv")
     out: dict[str, dict[str, float]] = {"planted": {}, "none": {}}
     for signal in out:
@@ -193,6 +401,8 @@ def skill_runs():  # type: ignore[no-untyped-def]
         inputs = build_inputs(data, fs)
         for arch in ARCHS:
             spec = registry.get(arch)
+            if spec.tags.feature_sets is not None and "ohlcv" not in spec.tags.feature_sets:
+                continue
             config = tiny_config(spec, fs, lookback=10, **dict(spec.default_params))
             result = evaluate_config(config, spec, inputs, params)
             assert result.status == "done", result.error
@@ -202,47 +412,15 @@ def skill_runs():  # type: ignore[no-untyped-def]
 
 @pytest.mark.xdist_group("skill")
 @pytest.mark.parametrize("arch", ARCHS)
-def test_planted_signal_is_found_out_of_sample(skill_runs, arch: str) -> None:  # type: ignore[no-untyped-def]
+def test_planted_signal_is_found_out_of_sample(
+    skill_runs: dict[str, dict[str, float]], arch: str
+) -> None:
     assert skill_runs["planted"][arch] > 1.0, skill_runs
+    assert skill_runs["planted"][arch] > skill_runs["none"][arch] + 1.0, skill_runs
 
 
 @pytest.mark.xdist_group("skill")
-def test_no_skill_is_found_in_noise(skill_runs) -> None:  # type: ignore[no-untyped-def]
+def test_no_skill_is_found_in_noise(skill_runs: dict[str, dict[str, float]]) -> None:
     noise = skill_runs["none"]
     assert np.mean(list(noise.values())) < 0.5, noise
     assert max(noise.values()) < 1.25, noise
-
-
-@pytest.mark.parametrize("arch", ARCHS)
-def test_last_bar_signals_match_the_engine(market, arch: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Online inference (`last_bar_signals` on a loaded artifact) gives the signal the
-    engine stored for the last bar, from features with extra and reordered columns."""
-    from factory.evaluation.predict import FeatureSchemaError, last_bar_signals
-    from features.frame import FeatureFrame
-
-    spec = registry.get(arch)
-    fs = get_feature_set("ohlcv")
-    config = tiny_config(spec, fs)
-    inputs = build_inputs(market, fs)
-    store = ArtifactStore(tmp_path / "art")
-    result = evaluate_config(config, spec, inputs, PARAMS, store=store)
-    assert result.status == "done", result.error
-    last = result.artifacts[-1]
-    with store.open(last.uri, last.sha256) as (directory, schema):
-        pipeline = FittedPipeline.load(directory, spec, schema)
-    ff = inputs.features
-    order = list(reversed(range(len(ff.names))))
-    shuffled = FeatureFrame(
-        np.concatenate([ff.values[:, :, order], np.zeros_like(ff.values[:, :, :1])], axis=2),
-        ff.timestamps,
-        ff.assets,
-        (*[ff.names[i] for i in order], "unrelated_extra"),
-    )
-    got = last_bar_signals(pipeline, shuffled)
-    stored = result.signals_frame().iloc[-1]
-    assert list(got.index) == list(stored.dropna().index)
-    np.testing.assert_allclose(got.to_numpy(), stored.dropna().to_numpy(), rtol=1e-6, atol=1e-7)
-    missing = FeatureFrame(ff.values[:, :, 1:], ff.timestamps, ff.assets, ff.names[1:])
-    if spec.input != "series" or ff.names[0] in pipeline.preprocessor.input_names:
-        with pytest.raises(FeatureSchemaError, match=ff.names[0]):
-            last_bar_signals(pipeline, missing)

@@ -34,6 +34,8 @@ def evaluated(workdir: Path, db_url: str) -> Iterator[App]:
             "plan.architectures": ["lightgbm", "arima"],
             "plan.lookbacks": [8, 16],
             "evaluation.retrain_every": 150,
+            # the planted signal is one-bar mean reversion: trade at the deciding close
+            "evaluation.execution": "close",
             "artifact_retention": 1,
         },
     )

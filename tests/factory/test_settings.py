@@ -46,12 +46,14 @@ def test_factory_config_env_points_at_the_file(
 
 def test_unknown_key_names_file_section_and_suggestion(workdir: Path) -> None:
     path = workdir / "factory.toml"
-    path.write_text("[evaluation]\ncost = 3\n")
+    path.write_text("[evaluation]\ncost_bsp = 3\n")
     with pytest.raises(SettingsError) as info:
         load_settings()
     text = str(info.value)
     assert (
-        "factory.toml" in text and "[evaluation] cost" in text and "did you mean 'cost_bps'" in text
+        "factory.toml" in text
+        and "[evaluation] cost_bsp" in text
+        and "did you mean 'cost_bps'" in text
     )
 
 

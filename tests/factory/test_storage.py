@@ -12,16 +12,17 @@ from sqlalchemy import func, inspect, select
 
 from factory.data.importer import import_frame
 from factory.data.synth import synth_universe
-from factory.evaluation.engine import EvaluationResult
+from factory.evaluation.engine import EvalState, EvaluationResult
 from factory.plan import ModelConfig
 from factory.storage import decisions
 from factory.storage.bars import AUX_STALENESS, load_market_data
 from factory.storage.database import Database, current_revision, head_revision, migrate, table
 from factory.storage.results import (
+    RetryPolicy,
     evaluation_states,
-    latest_signals,
     load_returns,
     store_result,
+    trial_counts,
     upsert_configs,
 )
 
@@ -106,58 +107,100 @@ def _config(name: str = "lightgbm") -> ModelConfig:
     return ModelConfig(name, 1, "classical", 5, "ohlcv", 1, (("num_leaves", 7),))
 
 
-def _result(cid: str, n: int = 5, value: float = 0.1, status: str = "done") -> EvaluationResult:
-    ts = pd.bdate_range("2020-01-01", periods=n).to_numpy()
+def _result(
+    cid: str, n: int = 5, value: float = 0.1, status: str = "done", start: int = 0
+) -> EvaluationResult:
+    """A result holding bars ``start .. n - 1`` of a business-day calendar."""
+    ts = pd.bdate_range("2020-01-01", periods=n).to_numpy()[start:]
     if status == "failed":
         return EvaluationResult(cid, "failed", error="ValueError: nope")
-    sig = np.full((n, 2), value, dtype=np.float32)
+    sig = np.full((len(ts), 2), value, dtype=np.float32)
     sig[0, 1] = np.nan
+    last = pd.Timestamp(ts[-1]).to_pydatetime()
+    state = EvalState(
+        first_ts=datetime(2020, 1, 1), last_ts=last, first_row_ts=datetime(2020, 1, 1)
+    )
     return EvaluationResult(
         cid,
         "done",
         assets=("A", "B"),
         signal_ts=ts,
         signals=sig,
-        return_ts=ts[1:],
-        net=np.full(n - 1, 0.001),
-        gross=np.full(n - 1, 0.002),
-        turnover=np.full(n - 1, 0.5),
+        return_ts=ts,
+        net=np.full(len(ts), value / 100),
+        gross=np.full(len(ts), 0.002),
+        turnover=np.full(len(ts), 0.5),
+        cost=np.full(len(ts), 0.0001),
+        state=state,
         n_retrains=1,
         n_predictions=int(np.isfinite(sig).sum()),
         fit_seconds=1.0,
         predict_seconds=0.5,
-        last_ts=pd.Timestamp(ts[-1]).to_pydatetime(),
+        last_ts=last,
     )
 
 
-def test_results_are_idempotent_and_reset_on_new_settings(db: Database) -> None:
+def test_results_append_and_new_settings_start_a_new_trial(db: Database) -> None:
     c = _config()
     assert upsert_configs(db, [c], at=AT) == 1
     assert upsert_configs(db, [c], at=AT) == 0
     store_result(db, _result(c.config_id), eval_key="k1", at=AT)
-    store_result(db, _result(c.config_id), eval_key="k1", at=AT)
-    assert count(db, "signals") == 9 and count(db, "config_returns") == 4
-    # A longer re-run under the same settings extends; values are updated in place.
-    store_result(db, _result(c.config_id, n=7, value=0.2), eval_key="k1", at=AT)
-    assert count(db, "signals") == 13 and count(db, "config_returns") == 6
-    sig = latest_signals(db, [c.config_id])
-    assert set(sig["signal"].round(6)) == {0.2}
-    # New settings: the old rows answer another question and are replaced.
+    assert count(db, "signals") == 9 and count(db, "config_returns") == 5
+    # An incremental result appends bars 5-6; stored bars are never rewritten, even by a
+    # result that (wrongly) repeats them with other values.
+    store_result(
+        db, _result(c.config_id, n=7, value=0.2, start=5), eval_key="k1", at=AT, fresh=False
+    )
+    store_result(
+        db, _result(c.config_id, n=7, value=0.3, start=4), eval_key="k1", at=AT, fresh=False
+    )
+    assert count(db, "signals") == 13 and count(db, "config_returns") == 7
+    values = load_returns(db)[c.config_id].round(6).tolist()
+    assert values == [0.001] * 5 + [0.002] * 2
+    # New settings: the old record is retired into the trials table (it was tried and
+    # counts in the multiple-testing population); its rows go.
     store_result(db, _result(c.config_id, n=3), eval_key="k2", at=AT)
-    assert count(db, "signals") == 5 and count(db, "config_returns") == 2
+    assert count(db, "signals") == 5 and count(db, "config_returns") == 3
     st = evaluation_states(db)[c.config_id]
-    assert st.eval_key == "k2" and st.status == "done" and st.n_predictions == 5
+    assert st.eval_key == "k2" and st.status == "done" and st.state is not None
+    counts = trial_counts(db, "k2")
+    assert (counts.current, counts.earlier) == (1, 1)
+    with db.begin() as conn:
+        old = conn.execute(select(table("trials")).where(table("trials").c.eval_key == "k1")).one()
+    assert old.n_obs == 7 and old.ended_at == AT
 
 
-def test_failure_keeps_last_good_range(db: Database) -> None:
+def test_a_failed_cycle_keeps_the_record_and_schedules_a_retry(db: Database) -> None:
     c = _config()
     upsert_configs(db, [c], at=AT)
     store_result(db, _result(c.config_id, n=5), eval_key="k", at=AT)
+    retry = RetryPolicy(max_attempts=2, backoff=timedelta(minutes=10))
+    gave_up = store_result(
+        db, _result(c.config_id, status="failed"), eval_key="k", at=AT, fresh=False, retry=retry
+    )
+    st = evaluation_states(db)[c.config_id]
+    assert gave_up == [] and st.status == "done" and "nope" in (st.error or "")
+    assert st.attempts == 1 and st.next_retry_at == AT + timedelta(minutes=10)
+    assert st.last_ts == pd.Timestamp(pd.bdate_range("2020-01-01", periods=5)[-1]).to_pydatetime()
+    assert load_returns(db).shape == (5, 1)
+    gave_up = store_result(
+        db, _result(c.config_id, status="failed"), eval_key="k", at=AT, fresh=False, retry=retry
+    )
+    st = evaluation_states(db)[c.config_id]
+    assert gave_up == [c.config_id] and st.attempts == 2 and st.next_retry_at is None
+    # A success clears the failure count.
+    store_result(db, _result(c.config_id, n=6, start=5), eval_key="k", at=AT, fresh=False)
+    st = evaluation_states(db)[c.config_id]
+    assert st.attempts == 0 and st.error is None and load_returns(db).shape == (6, 1)
+
+
+def test_a_config_that_never_evaluates_is_failed_and_counted(db: Database) -> None:
+    c = _config()
+    upsert_configs(db, [c], at=AT)
     store_result(db, _result(c.config_id, status="failed"), eval_key="k", at=AT)
     st = evaluation_states(db)[c.config_id]
-    assert st.status == "failed" and "nope" in (st.error or "")
-    assert st.last_ts == pd.Timestamp(pd.bdate_range("2020-01-01", periods=5)[-1]).to_pydatetime()
-    assert load_returns(db).shape == (4, 1)
+    assert st.status == "failed" and st.state is None and st.attempts == 1
+    assert trial_counts(db, "k").current_failed == 1
 
 
 def test_a_failed_write_leaves_nothing_behind(db: Database) -> None:
