@@ -91,7 +91,7 @@ class OwnBars:
         if present.ndim != 2:
             raise ValueError(f"expected a T x N mask, got shape {present.shape}")
         self.present = present
-        T, N = present.shape
+        N = present.shape[1]
         counts = present.sum(axis=0)
         self.counts = counts.astype(np.int64)
         self.rank = np.where(present, np.cumsum(present, axis=0) - 1, -1).astype(np.int64)
