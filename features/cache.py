@@ -7,7 +7,9 @@ version. The cache key is a sha256 over all three:
   optional columns present in the panel), including the timestamps and asset names;
 * the pipeline's name and ``version``, plus a hash of the source of the module that
   defines it and of this package's shared helpers (so editing a formula without bumping
-  the version cannot serve stale features);
+  the version cannot serve stale features; code without a source file is hashed by its
+  compiled code), and the versions of numpy, pandas, scipy and TA-Lib (an upgrade may
+  change the numbers);
 * the cache format.
 
 Configs that share a (pipeline, data version) therefore share one file, across processes
@@ -70,22 +72,60 @@ def panel_fingerprint(panel: Panel, columns: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+# Libraries whose numerics the pipelines' output depends on: an upgrade changes the key.
+_LIBRARIES = ("numpy", "pandas", "scipy", "talib")
+
+
 @cache
 def _module_source_hash(module_name: str) -> str:
     try:
         source = inspect.getsource(importlib.import_module(module_name))
-    except (OSError, TypeError, ImportError):
-        return "unavailable"
+    except (OSError, TypeError, ImportError, ValueError):
+        return ""
     return hashlib.sha256(source.encode()).hexdigest()
 
 
+def _code_object_hash(func: object) -> str:
+    """Hash of a function's compiled code (name, bytecode, constants, names), for code
+    without a source file (defined in a notebook or an interpreter session)."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        raise ValueError(
+            f"cannot fingerprint {func!r}: no source file and no code object; "
+            "the feature cache cannot tell when it changes"
+        )
+    parts = [code.co_name, code.co_code.hex(), repr(code.co_consts), repr(code.co_names)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+@cache
+def library_versions() -> str:
+    """``name=version`` of every library in `_LIBRARIES` (missing ones as ``name=-``)."""
+    out = []
+    for name in _LIBRARIES:
+        try:
+            version = str(getattr(importlib.import_module(name), "__version__", "?"))
+        except ImportError:
+            version = "-"
+        out.append(f"{name}={version}")
+    return ",".join(out)
+
+
 def code_fingerprint(feature_set: FeatureSet) -> str:
-    """Hash of the source of the module defining the pipeline and of the shared helpers
-    ("unavailable" parts for code without a source file, e.g. defined in a notebook)."""
-    modules = (getattr(feature_set.compute, "__module__", "") or "", *_HELPERS)
-    return hashlib.sha256(
-        "\x1f".join(f"{m}={_module_source_hash(m)}" for m in modules).encode()
-    ).hexdigest()
+    """Hash of the source of the module defining the pipeline, of the shared helpers and
+    of the versions of the libraries that compute features. A pipeline without a source
+    file is fingerprinted by its compiled code instead."""
+    module = getattr(feature_set.compute, "__module__", "") or ""
+    parts = []
+    for m in (module, *_HELPERS):
+        digest = _module_source_hash(m)
+        if not digest:
+            if m != module:
+                raise RuntimeError(f"the source of {m} is missing; reinstall the package")
+            digest = _code_object_hash(feature_set.compute)
+        parts.append(f"{m}={digest}")
+    parts.append(library_versions())
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def cache_key(feature_set: FeatureSet, panel: Panel) -> str:

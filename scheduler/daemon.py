@@ -6,7 +6,7 @@ jobs whose key has no finished run yet, in this order:
 =========  ===================================================  =====================
 job        time key                                             effect
 =========  ===================================================  =====================
-evaluate   last bar + fingerprint of the planned config ids     sweep pending configs
+evaluate   last bar + planned config ids (+ latest due retry)   incremental sweep
 rate       now floored to 5 minutes                             rating snapshot
 promote    UTC date of now                                      promotion cycle
 rebalance  date of the last bar                                 target weights + export
@@ -28,7 +28,7 @@ import hashlib
 import signal
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,6 +49,7 @@ from factory.jobs import (
 from factory.plan import ModelConfig
 from factory.storage import decisions
 from factory.storage.bars import data_version, load_market_data
+from factory.storage.results import EvaluationState, evaluation_states
 from scheduler.backends import Backend
 from scheduler.sweep import run_sweep
 
@@ -75,6 +76,22 @@ def due_jobs(
 
 def plan_fingerprint(config_ids: Sequence[str]) -> str:
     return hashlib.sha256(",".join(sorted(config_ids)).encode()).hexdigest()[:8]
+
+
+def due_retry(states: Iterable[EvaluationState], now: datetime) -> datetime | None:
+    """The latest retry time that has come (None when no failed config is due): a new
+    one gives the evaluate job a new key, so a retry runs even without a new bar."""
+    due = [
+        s.next_retry_at for s in states if s.next_retry_at is not None and s.next_retry_at <= now
+    ]
+    return max(due) if due else None
+
+
+def evaluate_key(last_bar: datetime, config_ids: Sequence[str], retry: datetime | None) -> str:
+    """The evaluate job's time key: the last bar, the planned configs and the latest due
+    retry — it changes when there is new work."""
+    key = f"{last_bar:%Y-%m-%dT%H:%M}/{plan_fingerprint(config_ids)}"
+    return key if retry is None else f"{key}/retry@{retry:%Y%m%dT%H%M}"
 
 
 class DataCache:
@@ -105,7 +122,11 @@ def tick(
     last_bar = data.timestamps[-1].to_pydatetime()
     configs = catalog.plan(app.settings, catalog.profile(data)).configs
     keys: dict[str, str | None] = {
-        "evaluate": f"{last_bar:%Y-%m-%dT%H:%M}/{plan_fingerprint([c.config_id for c in configs])}",
+        "evaluate": evaluate_key(
+            last_bar,
+            [c.config_id for c in configs],
+            due_retry(evaluation_states(app.db).values(), app.now()),
+        ),
         "rate": snapshot_key(now),
         "promote": cycle_key(now),
         "rebalance": rebalance_key(last_bar),

@@ -169,3 +169,24 @@ def test_prune_deletes_least_recently_used_files_first(tmp_path: Path) -> None:
     assert set(deleted) == {stale, cache.path(cache_key(COUNTED, panels[1]))}
     assert cache.contains(COUNTED, panels[0]) and cache.contains(COUNTED, panels[2])
     assert cache.prune(max_bytes=0) and not list(tmp_path.glob("*.npz"))
+
+
+def test_key_changes_with_the_libraries_that_compute_features(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import features.cache as cache_module
+
+    before = cache_key(COUNTED, PANEL)
+    monkeypatch.setattr(cache_module, "library_versions", lambda: "numpy=0,pandas=0")
+    assert cache_key(COUNTED, PANEL) != before
+
+
+def test_code_without_a_source_file_is_still_fingerprinted() -> None:
+    """A pipeline defined in a notebook (no source file) gets a key from its compiled
+    code: editing it changes the key instead of serving stale features."""
+    namespace: dict[str, object] = {}
+    exec("def nb(panel):\n    return panel['close'] * 2\n", namespace)
+    first = FeatureSet("nb_pipeline", namespace["nb"], frozenset({"close"}))  # type: ignore[arg-type]
+    exec("def nb(panel):\n    return panel['close'] * 3\n", namespace)
+    second = FeatureSet("nb_pipeline", namespace["nb"], frozenset({"close"}))  # type: ignore[arg-type]
+    assert cache_key(first, PANEL) != cache_key(second, PANEL)
