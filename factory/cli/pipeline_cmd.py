@@ -180,11 +180,19 @@ def evaluate(
     limit: Annotated[
         int | None, typer.Option(min=1, help="evaluate at most this many configs")
     ] = None,
-    retry_failed: Annotated[bool, typer.Option(help="evaluate failed configs again")] = False,
-    force: Annotated[bool, typer.Option(help="re-evaluate configs that are up to date")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option(help="retry failed configs now (also those given up on)")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="evaluate from scratch: the configs' records are replaced (the old ones stay counted as trials)"
+        ),
+    ] = False,
     format: Annotated[Output, typer.Option("--format")] = Output.table,
 ) -> None:
-    """Walk-forward evaluate every pending config (resumes: up-to-date configs are skipped)."""
+    """Bring every planned config up to the last bar: new configs from their first bar,
+    the others incrementally (only new bars; refits when a block starts)."""
     from factory import catalog
     from factory.cli import make_app
     from factory.storage.bars import load_market_data
@@ -235,17 +243,22 @@ def evaluate(
         "failed": report.failed,
         "skipped": report.skipped,
         "skipped_failed": report.skipped_failed,
+        "work": report.work,
+        "given_up": list(report.given_up),
         "seconds": round(report.seconds, 3),
         "failures": [{"config_id": c, "error": e} for c, e in report.failures],
     }
     if format == "json":
         print_json(payload)
         return
+    w = report.work
     console.print(
-        f"evaluated {report.evaluated}, failed {report.failed}, "
+        f"evaluated {report.evaluated} (new {w.get('cold', 0)}, refitted {w.get('refit', 0)}, "
+        f"predict-only {w.get('predict', 0)}), failed {report.failed}, "
         f"skipped {report.skipped - report.skipped_failed} (up to date)"
         + (
-            f" and {report.skipped_failed} (failed before; --retry-failed)"
+            f" and {report.skipped_failed} (failed before and not due for a retry; "
+            "--retry-failed retries now)"
             if report.skipped_failed
             else ""
         )
@@ -253,6 +266,11 @@ def evaluate(
     )
     for cid, err in report.failures:
         console.print(f"  failed {cid}: {err}", highlight=False)
+    for cid in report.given_up:
+        console.print(
+            f"  gave up on {cid} after {a.settings.evaluation.max_attempts} failed attempts",
+            highlight=False,
+        )
 
 
 def _where(s: SchedulerSettings) -> str:
