@@ -81,6 +81,7 @@ def eval_params(settings: Settings) -> EvalParams:
         max_gap_bars=e.max_gap_bars,
         label=e.label,
         warm_start=e.warm_start,
+        stagger=e.stagger_retrains,
         start=None if e.start is None else datetime.combine(e.start, time()),
         seed=e.seed,
         max_train_samples=e.max_train_samples,

@@ -120,6 +120,10 @@ class EvaluationSettings(Section):
     warm_start: bool = Field(
         True, description="continue each block's fit from the previous block's model when possible"
     )
+    stagger_retrains: bool = Field(
+        True,
+        description="spread refits over the days: each config's first block is cut short by its own offset",
+    )
     start: date | None = Field(None, description="first bar to predict (default: after min_train)")
     seed: int = 0
     max_train_samples: int = Field(

@@ -43,6 +43,7 @@ from factory.evaluation.engine import (
     EvalState,
     EvaluationResult,
     ModelRef,
+    block_length,
     evaluate_config,
     load_pipeline,
 )
@@ -104,7 +105,8 @@ def plan_work(
     new = sum(1 for ts in timestamps if ts > record.last_ts)
     if new == 0:
         return None
-    return "refit" if record.block_bars + new > params.retrain_every else "predict"
+    length = block_length(state.config_id, record.block, params)
+    return "refit" if record.block_bars + new > length else "predict"
 
 
 def estimated_cost(config: ModelConfig, state: EvaluationState | None) -> float:

@@ -10,8 +10,9 @@ stays in force; the sweep goes on.
 
 For every bar after the state's last one, in order:
 
-1. when a block starts (every ``retrain_every`` bars from the first predicted bar), a
-   new pipeline is fitted on the samples the schedule allows (`factory.evaluation.
+1. when a block starts (every ``retrain_every`` bars from the first predicted bar; with
+   ``stagger`` the first block is cut short by a per-config offset so the pool's refits
+   spread over the days — `block_length`), a new pipeline is fitted on the samples the schedule allows (`factory.evaluation.
    schedule`), warm-started from the previous block's model when the architecture
    supports it, and saved as an artifact; with too few samples the previous model stays
    in use;
@@ -82,6 +83,7 @@ class EvalParams:
     max_gap_bars: int = 21
     label: Literal["raw", "excess"] = "raw"
     warm_start: bool = True
+    stagger: bool = True
     start: datetime | None = None
     seed: int = 0
     max_train_samples: int = 200_000
@@ -260,6 +262,22 @@ def first_prediction_index(timestamps: pd.DatetimeIndex, params: EvalParams) -> 
     return first
 
 
+def retrain_offset(config_id: str, retrain_every: int) -> int:
+    """Bars from the first prediction to a config's second refit, in [1, retrain_every]:
+    a hash of its id, so that the pool's refits spread evenly over the days instead of
+    all falling on the same bar."""
+    digest = hashlib.sha256(f"stagger:{config_id}".encode()).digest()
+    return 1 + int.from_bytes(digest[:4], "little") % retrain_every
+
+
+def block_length(config_id: str, block: int, params: EvalParams) -> int:
+    """Bars of block ``block``: every block has ``retrain_every`` bars, except that with
+    ``stagger`` the first one is cut to `retrain_offset` bars."""
+    if block == 0 and params.stagger:
+        return retrain_offset(config_id, params.retrain_every)
+    return params.retrain_every
+
+
 def block_seed(config_id: str, block: int, seed: int) -> int:
     digest = hashlib.sha256(f"{config_id}:{block}:{seed}".encode()).digest()
     return int.from_bytes(digest[:4], "little")
@@ -361,7 +379,7 @@ class _Run:
                     f"exceeded the time budget of {p.time_budget_s:g} s at bar "
                     f"{timestamps[i]:%Y-%m-%d} ({i - begin} of {T - begin} bars done)"
                 )
-            if block < 0 or block_bars >= p.retrain_every:
+            if block < 0 or block_bars >= block_length(self.config.config_id, block, p):
                 block, block_bars = block + 1, 0
                 fitted = self._fit(samples, names, assets, i, block, pipeline)
                 if fitted is not None:

@@ -1,8 +1,9 @@
 """The walk-forward schedule: when a model is refitted and which bars it may learn from.
 
 Blocks are anchored at the first predicted bar ``first`` and advance by
-``retrain_every`` bars, so the schedule of the past never depends on how much data
-follows (the look-ahead tests rely on this) and an evaluation can stop after any bar and
+``retrain_every`` bars (the engine may cut the first block short by a per-config offset
+to spread the pool's refits over the days: `factory.evaluation.engine.block_length`), so
+the schedule of the past never depends on how much data follows (the look-ahead tests rely on this) and an evaluation can stop after any bar and
 resume at the next one (incremental evaluation). For the block starting at bar ``s``:
 
 * test bars: ``s .. s + retrain_every - 1``, each predicted when it arrives with the

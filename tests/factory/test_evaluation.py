@@ -18,7 +18,13 @@ from architectures.registry import spec_from_class
 from factory.artifacts import ArtifactStore
 from factory.book import BookSpec
 from factory.data.market import MarketData
-from factory.evaluation.engine import EvalInputs, EvalParams, EvaluationResult, evaluate_config
+from factory.evaluation.engine import (
+    EvalInputs,
+    EvalParams,
+    EvaluationResult,
+    evaluate_config,
+    retrain_offset,
+)
 from factory.evaluation.inputs import build_inputs
 from factory.evaluation.pipeline import FittedPipeline
 from factory.evaluation.schedule import blocks
@@ -26,7 +32,10 @@ from features.frame import FeatureFrame
 from features.registry import feature_sets, get_feature_set
 from tests.factory.helpers import perturb_after, synth_market, tiny_config
 
-PARAMS = EvalParams(min_train=150, retrain_every=50, horizon=1, purge=1, execution="close")
+# Blocks at bars 150, 200, 250, ... (no staggering, so the cases below can name them).
+PARAMS = EvalParams(
+    min_train=150, retrain_every=50, horizon=1, purge=1, execution="close", stagger=False
+)
 ARCHS = [s.name for s in registry.available()]
 PIPELINES = list(feature_sets())
 
@@ -167,13 +176,16 @@ def _concat(parts: list[EvaluationResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.mark.parametrize("arch", ARCHS)
 def test_incremental_equals_full_bit_for_bit(market: MarketData, arch: str, tmp_path: Path) -> None:
     """Appending bars one at a time and in chunks (retrains falling inside chunks) gives
-    exactly the signals and returns of one full evaluation of the same bars."""
+    exactly the signals and returns of one full evaluation of the same bars. Retrains
+    are staggered (the default): the config's second block starts at its own offset."""
     spec = registry.get(arch)
     fs = "ohlcv" if spec.tags.feature_sets is None else spec.tags.feature_sets[0]
-    params = replace(PARAMS, execution="next_open")
+    params = replace(PARAMS, execution="next_open", stagger=True)
     full = _run(market, fs, arch, params)
-    one_by_one = list(range(195, 205))  # a retrain at bar 200 between single bars
-    chunks = [230, 260, 333, 351]  # retrains at 250, 300, 350 inside chunks
+    config = tiny_config(spec, get_feature_set(fs))
+    second = PARAMS.min_train + retrain_offset(config.config_id, params.retrain_every)
+    one_by_one = list(range(second - 4, second + 5))  # the second block starts in here
+    chunks = [second + 30, second + 81, second + 160]  # later refits fall inside chunks
     parts = _incremental(
         market, fs, arch, params, ArtifactStore(tmp_path / "a"), one_by_one + chunks
     )
@@ -183,8 +195,8 @@ def test_incremental_equals_full_bit_for_bit(market: MarketData, arch: str, tmp_
     pd.testing.assert_frame_equal(ret, full.returns_frame(), check_exact=True)
     assert parts[-1].state is not None and full.state is not None
     assert parts[-1].state.n_retrains == full.state.n_retrains
-    # Single new bars fit nothing, except the one where a block starts (bar 200).
-    assert [p.n_retrains for p in parts[1:10]] == [0, 0, 0, 0, 0, 1, 0, 0, 0]
+    # Single new bars fit nothing, except the one where the second block starts.
+    assert [p.n_retrains for p in parts[1:9]] == [0, 0, 0, 0, 1, 0, 0, 0]
 
 
 def test_bars_before_the_first_model_are_no_track_record(

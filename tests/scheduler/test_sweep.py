@@ -58,12 +58,13 @@ def test_sweep_stores_everything_and_resumes(app: App) -> None:
     # Resume: nothing left to do.
     again = _sweep(app, configs)
     assert (again.evaluated, again.skipped) == (0, 3)
-    # Five new bars arrive (no block starts in them): predict-only, incremental work;
-    # stored rows of earlier bars are untouched.
+    # Five new bars arrive: incremental work only (a refit where a config's block starts
+    # among them); stored rows of earlier bars are untouched.
     more = synth_universe(3, 605, seed=2, signal="planted")
     import_frame(app.db, more.bars, kind="bars", source="synth", at=app.now())
     after = _sweep(app, configs)
-    assert after.evaluated == 3 and after.work == {"cold": 0, "refit": 0, "predict": 3}
+    assert after.evaluated == 3 and after.work["cold"] == 0
+    assert after.work["refit"] + after.work["predict"] == 3
     extended = load_returns(app.db)
     assert extended.index[-1] == load_market_data(app.db).timestamps[-1]
     assert len(extended) == len(returns) + 5
@@ -71,11 +72,11 @@ def test_sweep_stores_everything_and_resumes(app: App) -> None:
 
 
 def test_plan_work() -> None:
-    from factory.evaluation.engine import EvalParams, EvalState
+    from factory.evaluation.engine import EvalParams, EvalState, retrain_offset
     from factory.storage.results import EvaluationState
 
     day = [pd.Timestamp(f"2020-01-{d:02d}").to_pydatetime() for d in range(1, 11)]
-    params = EvalParams(retrain_every=5)
+    params = EvalParams(retrain_every=5, stagger=False)
     now = day[-1]
     rec = EvalState(first_ts=day[0], last_ts=day[5], block=0, block_bars=3)
     st = EvaluationState("c", "k1", "done", day[5], None, 1.0, 1.0, 10, state=rec)
@@ -86,6 +87,13 @@ def test_plan_work() -> None:
     assert plan_work(st, "k1", day[:8], params, now) == "predict"  # 3 + 2 <= 5
     assert plan_work(st, "k1", day[:9], params, now) == "refit"  # 3 + 3 > 5
     assert plan_work(None, "k1", day, params, now) == "cold"
+    # Staggered: the first block ends at the config's own offset.
+    first = EvalState(first_ts=day[0], last_ts=day[0], block=0, block_bars=1)
+    early = EvaluationState("c", "k1", "done", day[0], None, 1.0, 1.0, 1, state=first)
+    offset = retrain_offset("c", 5)
+    staggered = EvalParams(retrain_every=5)
+    assert plan_work(early, "k1", day[:offset], staggered, now) == "predict"
+    assert plan_work(early, "k1", day[: offset + 1], staggered, now) == "refit"
     # A failed cycle waits for its retry time, then resumes from the record.
     waiting = EvaluationState(
         "c", "k1", "done", day[5], "boom", 1.0, 1.0, 10, 1, day[-1].replace(hour=1), rec
