@@ -92,7 +92,7 @@ def rebuild(X: np.ndarray) -> Rebuilt:
     pieces: list[np.ndarray] = [X[0]]
     breaks = 0
     start = 1  # first row of the current run of consecutive rows
-    for i in np.flatnonzero(~consecutive) + 1:  # rows that do not follow the previous by 1
+    for i in (np.flatnonzero(~consecutive) + 1).tolist():  # rows not 1 bar after the previous
         pieces.append(X[start:i, -1])
         s = shift_between(X[i - 1], X[i])
         if s is None:
