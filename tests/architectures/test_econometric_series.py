@@ -26,7 +26,7 @@ def test_consecutive_rows_give_back_the_series() -> None:
 
 def test_skipped_rows_inside_the_window_are_recovered_exactly() -> None:
     X = windows(SERIES, 8)
-    keep = np.r_[0:30, 34:50, 55:len(X)]  # 3 and 4 rows missing; windows still overlap
+    keep = np.r_[0:30, 34:50, 55 : len(X)]  # 3 and 4 rows missing; windows still overlap
     rebuilt = rebuild(X[keep])
     assert rebuilt.breaks == 0
     np.testing.assert_array_equal(rebuilt.values, SERIES)
@@ -34,7 +34,7 @@ def test_skipped_rows_inside_the_window_are_recovered_exactly() -> None:
 
 def test_a_gap_wider_than_the_window_becomes_a_missing_value() -> None:
     X = windows(SERIES, 8)
-    keep = np.r_[0:40, 70:len(X)]  # row 39 ends at bar 46; row 70 starts at bar 70
+    keep = np.r_[0:40, 70 : len(X)]  # row 39 ends at bar 46; row 70 starts at bar 70
     rebuilt = rebuild(X[keep])
     assert rebuilt.breaks == 1
     expected = np.concatenate([SERIES[:47], [np.nan], SERIES[70:]])
@@ -49,14 +49,14 @@ def test_one_equal_value_is_not_taken_for_an_overlap() -> None:
     series = SERIES.copy()
     series[60] = series[27]
     X = windows(series, 8)
-    rebuilt = rebuild(X[np.r_[0:21, 60:len(X)]])
+    rebuilt = rebuild(X[np.r_[0:21, 60 : len(X)]])
     assert rebuilt.breaks == 1
 
 
 def test_panel_windows_are_rebuilt_row_by_row() -> None:
     panel = np.random.default_rng(1).standard_normal((90, 3))
     X = windows(panel, 6)
-    rebuilt = rebuild(X[np.r_[0:20, 22:40, 60:len(X)]])
+    rebuilt = rebuild(X[np.r_[0:20, 22:40, 60 : len(X)]])
     assert rebuilt.breaks == 1
     assert rebuilt.values.shape == (90 - (60 - 45) + 1, 3)
     assert np.isnan(rebuilt.values[45]).all()
