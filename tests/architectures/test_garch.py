@@ -42,7 +42,7 @@ def test_filter_reproduces_arch_forecast(asymmetric: bool) -> None:
         warnings.simplefilter("ignore")
         result = model.fit(disp="off")
     params = result.params
-    backcast = model.volatility.backcast(np.asarray(result.resid)[1:])
+    backcast = float(model.volatility.backcast(np.asarray(result.resid)[1:]))
     mean, var = garch_filter(
         r[None, :],
         mu=params["Const"],
