@@ -35,9 +35,9 @@ class TreeEnsemble(Architecture):
     def __init__(
         self,
         n_estimators: int = 100,
-        max_depth: int = 12,
+        max_depth: int = 8,
         min_samples_leaf: int = 50,
-        max_features: float = 0.3,
+        max_features: float = 0.1,
     ) -> None:
         self.n_estimators = n_estimators
         self.max_depth = max_depth

@@ -37,7 +37,7 @@ class ElasticNet(PenalisedLinear):
         input="tabular",
         output="return",
         min_history=100,
-        cost_hint=0.2,
+        cost_hint=0.15,
         lookback_use="flattened window (lookback x features columns)",
     )
     param_grid: ClassVar = {"l1_ratio": (0.2, 0.5, 0.8)}

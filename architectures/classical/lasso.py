@@ -39,7 +39,7 @@ class Lasso(PenalisedLinear):
         input="tabular",
         output="return",
         min_history=100,
-        cost_hint=0.2,
+        cost_hint=0.15,
         lookback_use="flattened window (lookback x features columns)",
     )
     param_grid: ClassVar = {"alpha": (0.003, 0.01, 0.03)}

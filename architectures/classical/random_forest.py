@@ -43,7 +43,7 @@ class RandomForest(TreeEnsemble):
         input="tabular",
         output="return",
         min_history=100,
-        cost_hint=1.0,
+        cost_hint=15.0,
         lookback_use="flattened window (lookback x features columns)",
     )
     search_space: ClassVar = {**TreeEnsemble.search_space, "max_samples": FloatRange(0.1, 1.0)}
@@ -51,9 +51,9 @@ class RandomForest(TreeEnsemble):
     def __init__(
         self,
         n_estimators: int = 100,
-        max_depth: int = 12,
+        max_depth: int = 8,
         min_samples_leaf: int = 50,
-        max_features: float = 0.3,
+        max_features: float = 0.1,
         max_samples: float = 0.5,
     ) -> None:
         super().__init__(n_estimators, max_depth, min_samples_leaf, max_features)
