@@ -39,6 +39,6 @@ class ExtraTrees(TreeEnsemble):
         input="tabular",
         output="return",
         min_history=100,
-        cost_hint=7.0,
+        cost_hint=6.0,
         lookback_use="flattened window (lookback x features columns)",
     )

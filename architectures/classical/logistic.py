@@ -57,7 +57,7 @@ class LogisticRegression(Architecture):
         input="tabular",
         output="position",
         min_history=100,
-        cost_hint=0.2,
+        cost_hint=0.25,
         lookback_use="flattened window (lookback x features columns)",
     )
     param_grid: ClassVar = {"penalty": ("l1", "l2", "elasticnet")}

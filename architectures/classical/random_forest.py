@@ -43,7 +43,7 @@ class RandomForest(TreeEnsemble):
         input="tabular",
         output="return",
         min_history=100,
-        cost_hint=15.0,
+        cost_hint=14.0,
         lookback_use="flattened window (lookback x features columns)",
     )
     search_space: ClassVar = {**TreeEnsemble.search_space, "max_samples": FloatRange(0.1, 1.0)}

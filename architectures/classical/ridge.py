@@ -36,7 +36,7 @@ class Ridge(PenalisedLinear):
         input="tabular",
         output="return",
         min_history=100,
-        cost_hint=0.3,
+        cost_hint=0.4,
         lookback_use="flattened window (lookback x features columns)",
     )
     param_grid: ClassVar = {"alpha": (1.0, 10.0, 100.0)}

@@ -70,7 +70,7 @@ class SVM(Architecture):
         input="tabular",
         output="return",
         min_history=100,
-        cost_hint=2.5,
+        cost_hint=4.0,
         lookbacks=(7, 14, 30),
         lookback_use="flattened window (lookback x features columns)",
     )

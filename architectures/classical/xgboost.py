@@ -63,7 +63,7 @@ class XGBoost(Architecture):
         output="return",
         min_history=100,
         supports_warm_start=True,
-        cost_hint=1.6,
+        cost_hint=2.0,
         lookback_use="flattened window (lookback x features columns)",
     )
     param_grid: ClassVar = {"max_depth": (3, 6)}

@@ -45,7 +45,7 @@ class ArGarch(GarchFamily):
         per_asset=True,
         min_history=250,
         feature_sets=("ohlcv",),
-        cost_hint=0.4,
+        cost_hint=0.5,
         lookbacks=(30, 60, 90),
         lookback_use="filtering window (variance recursion run over the last lookback returns)",
     )

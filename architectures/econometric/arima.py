@@ -150,7 +150,7 @@ class ARIMA(Architecture):
         per_asset=True,
         min_history=100,
         feature_sets=("ohlcv",),
-        cost_hint=4.0,
+        cost_hint=4.5,
         lookback_use="forecast window (innovations filtered over the last lookback returns)",
     )
     param_grid: ClassVar = {"p": (1, 2), "q": (0, 1)}

@@ -107,7 +107,7 @@ class HoltWinters(Architecture):
         per_asset=True,
         min_history=100,
         feature_sets=("ohlcv",),
-        cost_hint=4.0,
+        cost_hint=5.0,
         lookback_use="smoothing window (Holt's recursions run over the last lookback bars)",
     )
     param_grid: ClassVar = {"trend": ("none", "damped")}

@@ -93,7 +93,7 @@ class VAR(Architecture):
         per_asset=False,
         min_history=200,
         feature_sets=("ohlcv",),
-        cost_hint=0.1,
+        cost_hint=0.15,
         lookbacks=(7, 14),
         lookback_use="largest lag order the information criterion may choose",
     )
