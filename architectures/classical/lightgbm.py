@@ -8,6 +8,14 @@ Reproducibility: LightGBM runs with ``num_threads=1`` (a Ray worker owns one cor
 ``deterministic=True`` and ``force_col_wise=True``, and every random source (bagging,
 feature subsampling) is seeded from ``seed``; the same seed gives bit-identical trees.
 
+Warm start (``fit(..., warm_start=previous)``): the booster continues from the previous
+block's trees and adds ``warm_rounds`` rounds fitted on the new training rows (LightGBM's
+``init_model``; the new rounds start from the previous model's predictions). Each warm
+block therefore grows the ensemble by ``warm_rounds`` trees. The previous booster is
+rebuilt from its model text (exactly what ``_save`` writes), so a warm start from a
+loaded model and from the in-memory one give the same trees, and ``previous`` is never
+modified. A cold fit ignores ``warm_rounds`` and is unchanged by it.
+
 Saved state is LightGBM's own model text file (``model.txt``), which stores thresholds
 and leaf values at full precision, so a loaded booster predicts exactly what the fitted
 one did.
@@ -46,6 +54,9 @@ class LightGBM(Architecture):
                            [feature_fraction]
         reg_lambda         L2 penalty on leaf values [lambda_l2]
         max_bin            histogram bins per feature [max_bin]
+        warm_rounds        rounds added by a warm start (see the module docstring)
+
+    Grid: ``num_leaves`` in {7, 31}. Every lookback fits (the window is flattened).
     """
 
     name = "lightgbm"
@@ -55,6 +66,7 @@ class LightGBM(Architecture):
         input="tabular",
         output="return",
         min_history=100,
+        supports_warm_start=True,
         lookback_use="flattened window (lookback x features columns)",
     )
     param_grid: ClassVar = {"num_leaves": (7, 31)}
@@ -66,8 +78,14 @@ class LightGBM(Architecture):
         "subsample": FloatRange(0.5, 1.0),
         "colsample_bytree": FloatRange(0.1, 1.0),
         "reg_lambda": FloatRange(1e-3, 100.0, log=True),
+        "warm_rounds": IntRange(5, 100, log=True),
     }
-    test_params: ClassVar = {"n_estimators": 8, "num_leaves": 7, "min_child_samples": 10}
+    test_params: ClassVar = {
+        "n_estimators": 8,
+        "num_leaves": 7,
+        "min_child_samples": 10,
+        "warm_rounds": 4,
+    }
 
     def __init__(
         self,
@@ -79,6 +97,7 @@ class LightGBM(Architecture):
         colsample_bytree: float = 0.3,
         reg_lambda: float = 1.0,
         max_bin: int = 31,
+        warm_rounds: int = 25,
     ) -> None:
         self.num_leaves = num_leaves
         self.n_estimators = n_estimators
@@ -88,6 +107,7 @@ class LightGBM(Architecture):
         self.colsample_bytree = colsample_bytree
         self.reg_lambda = reg_lambda
         self.max_bin = max_bin
+        self.warm_rounds = warm_rounds
 
     def lightgbm_params(self, seed: int) -> dict[str, Any]:
         """The ``lightgbm.train`` parameter dict for these hyperparameters and ``seed``."""
@@ -119,6 +139,26 @@ class LightGBM(Architecture):
         # Binning and data seeds are Dataset parameters: the Dataset gets the same dict.
         data = lgb.Dataset(X, label=y, params=params, free_raw_data=True)
         self.booster_ = lgb.train(params, data, num_boost_round=int(self.n_estimators))
+
+    def _fit_warm(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        seed: int,
+        groups: np.ndarray | None,
+        previous: Architecture,
+    ) -> None:
+        lgb = require("lightgbm")
+        assert isinstance(previous, LightGBM)
+        params = self.lightgbm_params(seed)
+        # Rebuild from the model text (what _save writes): same trees from memory or disk,
+        # and the previous booster is left untouched.
+        start = lgb.Booster(model_str=previous.booster_.model_to_string())
+        data = lgb.Dataset(X, label=y, params=params, free_raw_data=True)
+        self.booster_ = lgb.train(
+            params, data, num_boost_round=int(self.warm_rounds), init_model=start
+        )
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return np.asarray(self.booster_.predict(X, num_threads=1), dtype=np.float64)

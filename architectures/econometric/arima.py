@@ -2,8 +2,14 @@
 
 Input is ``"series"``: ``X`` of shape ``(n, lookback)``, row i the window of the asset's
 one-bar return ``ret_1`` ending at bar t_i, oldest first (the engine standardises it on
-the training rows). Training rows are consecutive bars of one asset, so the last
-element of each window is that bar's return and the training series is ``X[:, -1]``.
+the training rows).
+
+Training series: rebuilt from the windows by `architectures.econometric._series.rebuild`
+— the first row's whole window, then each later row's new bars. Training rows can skip
+bars (a row whose window or label had a NaN is missing); where two rows' windows still
+overlap the skipped bars are recovered exactly, and where they do not the series gets a
+missing value (NaN) at the gap, so the model never treats the two sides of a gap as
+consecutive bars. (Version 1 fitted ``X[:, -1]`` as if all rows were consecutive.)
 
 Model (statsmodels' parameterisation: ``mu`` is the process mean, MA terms enter with a
 plus sign)::
@@ -15,8 +21,9 @@ Fitting: the exact Gaussian likelihood is maximised with
 ``method="innovations_mle"`` (the innovations algorithm inside a GLS loop for the
 constant; about twice as fast as the Kalman filter on long series), falling back to
 ``method="statespace"`` (Kalman-filter MLE) and then to ``"hannan_rissanen"`` if a
-method raises or returns non-finite parameters. Stationarity and invertibility are
-enforced. statsmodels' convergence and estimation warnings are silenced inside ``fit``;
+method raises or returns non-finite parameters. A series with gaps is fitted with
+``"statespace"`` only: the Kalman filter skips the missing values in the likelihood (the
+other two methods refuse them). Stationarity and invertibility are enforced. statsmodels' convergence and estimation warnings are silenced inside ``fit``;
 which method produced the parameters is kept in ``fit_method_``. If every method fails
 the last error propagates (the engine then records the config as failed).
 
@@ -36,8 +43,8 @@ pass over the L window columns. The forecast is the next bar's (standardised) re
 for horizons h > 1 it is used as a one-step signal (the engine rescales predictions, so
 only their ordering and sign matter).
 
-Saved state: ``arma.json`` with ``mu``, the AR and MA coefficients, ``sigma2`` and the
-fitting method.
+Saved state: ``arma.json`` with ``mu``, the AR and MA coefficients, ``sigma2``, the
+fitting method and the number of gaps in the training series.
 """
 
 from __future__ import annotations
@@ -50,11 +57,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from architectures.base import Architecture, Tags, require
+from architectures.econometric._series import rebuild
 from architectures.registry import register
 from architectures.search import IntRange
 
 PARAMS_JSON = "arma.json"
 FIT_METHODS = ("innovations_mle", "statespace", "hannan_rissanen")
+GAP_FIT_METHODS = ("statespace",)  # the methods that accept missing values
 
 
 def conditional_forecast(
@@ -88,10 +97,12 @@ def conditional_forecast(
 
 
 def fit_arma(series: np.ndarray, p: int, q: int) -> tuple[dict[str, Any], str]:
-    """Fit ARMA(p, q) with a constant; return (parameters, method that succeeded)."""
+    """Fit ARMA(p, q) with a constant; return (parameters, method that succeeded).
+    NaN entries of ``series`` are missing bars (only the Kalman filter is tried then)."""
     arima_model = require("statsmodels.tsa.arima.model", package="statsmodels")
     last_error: Exception | None = None
-    for method in FIT_METHODS:
+    methods = GAP_FIT_METHODS if np.isnan(series).any() else FIT_METHODS
+    for method in methods:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -114,17 +125,16 @@ def fit_arma(series: np.ndarray, p: int, q: int) -> tuple[dict[str, Any], str]:
         }
         return params, method
     assert last_error is not None
-    raise RuntimeError(f"ARMA({p}, {q}) could not be fitted by any of {FIT_METHODS}") from (
-        last_error
-    )
+    raise RuntimeError(f"ARMA({p}, {q}) could not be fitted by any of {methods}") from (last_error)
 
 
 @register
 class ARIMA(Architecture):
     """ARMA(p, q) with a constant on the asset's return series; one-step forecast per window.
 
-    The model is fitted on the return series reconstructed from the windows
-    (``X[:, -1]``); the labels ``y`` are validated by the base class but not used.
+    The model is fitted on the return series rebuilt from the windows, gaps marked as
+    missing values (see the module docstring); the labels ``y`` are validated by the
+    base class but not used.
 
     Parameters:
         p   autoregressive order
@@ -132,7 +142,7 @@ class ARIMA(Architecture):
     """
 
     name = "arima"
-    version = 1
+    version = 2
     tags = Tags(
         family="econometric",
         input="series",
@@ -140,7 +150,7 @@ class ARIMA(Architecture):
         per_asset=True,
         min_history=100,
         feature_sets=("ohlcv",),
-        cost_hint=0.5,
+        cost_hint=4.5,
         lookback_use="forecast window (innovations filtered over the last lookback returns)",
     )
     param_grid: ClassVar = {"p": (1, 2), "q": (0, 1)}
@@ -162,8 +172,9 @@ class ARIMA(Architecture):
                 "arima is fitted per asset (tags.per_asset=True); got rows of "
                 f"{np.unique(groups).size} assets — fit one asset at a time"
             )
-        series = X[:, -1].astype(np.float64)
-        params, method = fit_arma(series, p, q)
+        series = rebuild(X)
+        params, method = fit_arma(series.values, p, q)
+        self.gaps_ = series.breaks
         self.mu_ = float(params["mu"])
         self.ar_ = np.asarray(params["ar"], dtype=np.float64)
         self.ma_ = np.asarray(params["ma"], dtype=np.float64)
@@ -180,6 +191,7 @@ class ARIMA(Architecture):
             "ma": self.ma_.tolist(),
             "sigma2": self.sigma2_,
             "fit_method": self.fit_method_,
+            "gaps": self.gaps_,
         }
         (path / PARAMS_JSON).write_text(json.dumps(state, indent=2))
 
@@ -190,3 +202,4 @@ class ARIMA(Architecture):
         self.ma_ = np.asarray(state["ma"], dtype=np.float64)
         self.sigma2_ = float(state["sigma2"])
         self.fit_method_ = str(state["fit_method"])
+        self.gaps_ = int(state["gaps"])

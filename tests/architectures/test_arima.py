@@ -169,3 +169,22 @@ def test_rejects_rows_of_several_assets() -> None:
     groups = np.repeat([0, 1], [150, X.shape[0] - 150])
     with pytest.raises(ValueError, match="per asset"):
         ARIMA().fit(X, np.zeros(X.shape[0]), seed=0, groups=groups)
+
+
+def test_a_gap_in_the_training_rows_is_fitted_as_missing_bars() -> None:
+    """Rows 400-429 are missing: the model fits the series with a missing value between
+    the two stretches (what statsmodels' Kalman filter does with NaN), not the two sides
+    of the gap joined as consecutive bars."""
+    series = simulate_arma(900, mu=0.0, ar=[0.6], ma=[], seed=8)
+    series[500:] += 3.0  # a level shift the gap hides: joining across it is visible
+    X = windows_of(series, 10)
+    keep = np.r_[0:400, 430 : X.shape[0]]  # row 399 ends at bar 408, row 430 starts at 430
+    model = ARIMA(p=1, q=0).fit(X[keep], np.zeros(keep.size), seed=0)
+    with_gap = np.concatenate([series[:409], [np.nan], series[430:]]).astype(np.float32)
+    expected, method = fit_arma(with_gap.astype(np.float64), 1, 0)
+    assert model.gaps_ == 1
+    assert model.fit_method_ == method == "statespace"
+    assert model.ar_[0] == pytest.approx(expected["ar"][0], rel=1e-9)
+    assert model.mu_ == pytest.approx(expected["mu"], rel=1e-9)
+    joined, _ = fit_arma(X[keep][:, -1].astype(np.float64), 1, 0)
+    assert model.ar_[0] != pytest.approx(joined["ar"][0], rel=1e-6)

@@ -44,4 +44,8 @@ def test_known_failures_name_real_architectures_and_checks() -> None:
 
 
 def test_the_builtin_architectures_are_all_registered() -> None:
-    assert {"lightgbm", "lstm", "arima", "ppo"} <= {spec.name for spec in available()}
+    classical = {"lightgbm", "xgboost", "random_forest", "extra_trees", "svm", "logistic"}
+    linear = {"ridge", "lasso", "elastic_net"}
+    econometric = {"arima", "ar_garch", "gjr_garch", "holt_winters", "var"}
+    expected = {"lstm", "ppo"} | classical | linear | econometric
+    assert expected <= {spec.name for spec in available()}

@@ -46,3 +46,22 @@ def test_the_seed_drives_bagging() -> None:
     a = LightGBM(**params, min_child_samples=10).fit(X, y, seed=0).predict(X)
     b = LightGBM(**params, min_child_samples=10).fit(X, y, seed=1).predict(X)
     assert not np.array_equal(a, b)
+
+
+def test_warm_start_adds_rounds_on_top_of_the_previous_trees() -> None:
+    X, y = data()
+    params: dict[str, Any] = {"n_estimators": 10, "warm_rounds": 4, "min_child_samples": 10}
+    previous = LightGBM(**params).fit(X[:250], y[:250], seed=0)
+    before = previous.booster_.dump_model()["tree_info"]
+    warm = LightGBM(**params).fit(X, y, seed=1, warm_start=previous)
+    after = warm.booster_.dump_model()["tree_info"]
+    assert len(after) == 14
+    assert [t["tree_structure"] for t in after[:10]] == [t["tree_structure"] for t in before]
+    assert previous.booster_.dump_model()["tree_info"] == before  # previous untouched
+
+
+def test_a_cold_fit_ignores_warm_rounds() -> None:
+    X, y = data()
+    a = LightGBM(n_estimators=10, warm_rounds=3).fit(X, y, seed=0)
+    b = LightGBM(n_estimators=10, warm_rounds=60).fit(X, y, seed=0)
+    assert a.booster_.model_to_string() == b.booster_.model_to_string()

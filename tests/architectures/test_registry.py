@@ -149,7 +149,8 @@ def test_listing_imports_nothing_heavy() -> None:
         "import json, sys\n"
         "import architectures, architectures.testing\n"
         "names = [s.name for s in architectures.available()]\n"
-        "heavy = ['torch', 'stable_baselines3', 'lightgbm', 'statsmodels', 'gymnasium', 'sklearn']\n"
+        "heavy = ['torch', 'stable_baselines3', 'lightgbm', 'statsmodels', 'gymnasium', 'sklearn',"
+        " 'xgboost', 'arch', 'joblib']\n"
         "print(json.dumps({'names': names, 'loaded': [m for m in heavy if m in sys.modules]}))\n"
     )
     out = subprocess.run(
