@@ -14,7 +14,7 @@ import pytest
 
 from architectures import registry
 from architectures.base import Architecture, Tags
-from architectures.registry import spec_from_class
+from architectures.registry import ArchitectureSpec, spec_from_class
 from factory.artifacts import ArtifactStore
 from factory.book import BookSpec
 from factory.data.market import MarketData
@@ -60,7 +60,12 @@ def test_purge_shorter_than_horizon_is_refused() -> None:
 
 @pytest.fixture(scope="module")
 def market() -> MarketData:
-    return synth_market(3, 400, seed=11)
+    return synth_market(3, 560, seed=11)
+
+
+def _lookback(spec: ArchitectureSpec) -> int:
+    """A short lookback the architecture is expanded with."""
+    return 5 if spec.tags.lookbacks is None else min(spec.tags.lookbacks)
 
 
 def _run(
@@ -74,7 +79,7 @@ def _run(
 ) -> EvaluationResult:
     fs = get_feature_set(fs_name)
     spec = registry.get(arch)
-    config = tiny_config(spec, fs, selection=selection)
+    config = tiny_config(spec, fs, lookback=_lookback(spec), selection=selection)
     result = evaluate_config(config, spec, build_inputs(data, fs), params, store=store)
     assert result.status == "done", result.error
     return result
@@ -100,7 +105,7 @@ def _assert_past_unchanged(
 # A cut inside a block (blocks start at bars 150, 200, 250, ...), horizon 3 with a purge
 # of 3 and a rolling training window: the future must not reach the past in any form.
 WIDE = replace(PARAMS, horizon=3, purge=3, embargo=1, window="rolling", train_window=120)
-CUT_IN_BLOCK = 271
+CUT_IN_BLOCK = 421
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -117,7 +122,7 @@ def test_no_lookahead_per_architecture(market: MarketData, arch: str) -> None:
 def test_no_lookahead_on_a_block_boundary(market: MarketData, arch: str) -> None:
     spec = registry.get(arch)
     fs = "ohlcv" if spec.tags.feature_sets is None else spec.tags.feature_sets[0]
-    _assert_past_unchanged(market, market.timestamps[249], fs, arch, PARAMS)
+    _assert_past_unchanged(market, market.timestamps[449], fs, arch, PARAMS)
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES)
@@ -152,7 +157,7 @@ def _incremental(
     resuming from the previous result's state and loading its pipeline from the store."""
     fs = get_feature_set(fs_name)
     spec = registry.get(arch)
-    config = tiny_config(spec, fs)
+    config = tiny_config(spec, fs, lookback=_lookback(spec))
     out = []
     state = None
     stamps = data.timestamps
@@ -182,7 +187,7 @@ def test_incremental_equals_full_bit_for_bit(market: MarketData, arch: str, tmp_
     fs = "ohlcv" if spec.tags.feature_sets is None else spec.tags.feature_sets[0]
     params = replace(PARAMS, execution="next_open", stagger=True)
     full = _run(market, fs, arch, params)
-    config = tiny_config(spec, get_feature_set(fs))
+    config = tiny_config(spec, get_feature_set(fs), lookback=_lookback(spec))
     second = PARAMS.min_train + retrain_offset(config.config_id, params.retrain_every)
     one_by_one = list(range(second - 4, second + 5))  # the second block starts in here
     chunks = [second + 30, second + 81, second + 160]  # later refits fall inside chunks
@@ -303,7 +308,7 @@ def test_loaded_artifact_predicts_what_the_engine_did(
 
     spec = registry.get(arch)
     fs = get_feature_set("ohlcv" if spec.tags.feature_sets is None else spec.tags.feature_sets[0])
-    config = tiny_config(spec, fs)
+    config = tiny_config(spec, fs, lookback=_lookback(spec))
     inputs = build_inputs(market, fs)
     store = ArtifactStore(tmp_path / "art")
     result = evaluate_config(config, spec, inputs, PARAMS, store=store)
@@ -415,7 +420,8 @@ def skill_runs() -> dict[str, dict[str, float]]:
             spec = registry.get(arch)
             if spec.tags.feature_sets is not None and "ohlcv" not in spec.tags.feature_sets:
                 continue
-            config = tiny_config(spec, fs, lookback=10, **dict(spec.default_params))
+            lookback = 10 if spec.tags.lookbacks is None else min(spec.tags.lookbacks)
+            config = tiny_config(spec, fs, lookback=lookback, **dict(spec.default_params))
             result = evaluate_config(config, spec, inputs, params)
             assert result.status == "done", result.error
             out[signal][arch] = _sharpe(result.net)
