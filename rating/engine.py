@@ -8,7 +8,7 @@ and the current live set into a promotion cycle.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -112,7 +112,7 @@ class Ratings:
     sr_benchmark: float
     pbo: float | None
     correlations: pd.DataFrame
-    population: TrialPopulation = TrialPopulation()
+    population: TrialPopulation = field(default_factory=TrialPopulation)
     benchmark: str = "none"
     pbo_warning: bool = False
     notes: tuple[str, ...] = ()
@@ -227,11 +227,15 @@ def _aligned_benchmark(benchmark: pd.Series, frame: pd.DataFrame) -> FloatArray:
     try:
         aligned = benchmark.reindex(frame.index)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"benchmark index is not comparable with the returns index: {exc}") from exc
+        raise ValueError(
+            f"benchmark index is not comparable with the returns index: {exc}"
+        ) from exc
     values = aligned.to_numpy(dtype=np.float64, na_value=np.nan)
-    if len(frame) and not np.isfinite(values).any() and np.isfinite(
-        benchmark.to_numpy(dtype=np.float64, na_value=np.nan)
-    ).any():
+    if (
+        len(frame)
+        and not np.isfinite(values).any()
+        and np.isfinite(benchmark.to_numpy(dtype=np.float64, na_value=np.nan)).any()
+    ):
         raise ValueError(
             "benchmark has no bar in common with the returns (check the index: same "
             "timestamps and time zone as the returns matrix)"

@@ -228,8 +228,7 @@ class RatingPolicy:
             problems.append(f"benchmark must be 'none' or 'universe', got {self.benchmark!r}")
         if self.sr_autocorrelation not in ("adjust", "ignore"):
             problems.append(
-                "sr_autocorrelation must be 'adjust' or 'ignore', got "
-                f"{self.sr_autocorrelation!r}"
+                f"sr_autocorrelation must be 'adjust' or 'ignore', got {self.sr_autocorrelation!r}"
             )
         if not 0.0 <= self.pbo_warning <= 1.0:
             problems.append(f"pbo_warning must be in [0, 1], got {self.pbo_warning}")
