@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -95,7 +96,7 @@ def test_more_trials_only_ever_lower_dsr(returns: pd.DataFrame) -> None:
         rate(returns, policy=POLICY, extra_trials={"tuning": k}).table.loc["c00", "dsr"]
         for k in (0, 10, 100, 1000, 10000)
     ]
-    assert all(a > b for a, b in zip(dsr, dsr[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(dsr))
 
 
 @pytest.mark.parametrize(
