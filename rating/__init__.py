@@ -24,6 +24,15 @@ from rating.autocorrelation import effective_observations, variance_inflation
 from rating.benchmark import beta_to_benchmark, excess_returns, universe_returns
 from rating.correlation import mean_pairwise_correlation, pairwise_correlation
 from rating.engine import Ratings, rate, table_columns
+from rating.health import (
+    FeatureDrift,
+    HealthCheck,
+    HealthPolicy,
+    HealthReport,
+    HealthState,
+    Predictions,
+    assess,
+)
 from rating.metrics import (
     annual_return,
     annual_volatility,
@@ -60,13 +69,20 @@ __all__ = [
     "EXTRA_TRIAL_SOURCES",
     "METRIC_DIRECTIONS",
     "Decision",
+    "FeatureDrift",
+    "HealthCheck",
+    "HealthPolicy",
+    "HealthReport",
+    "HealthState",
     "PBOResult",
+    "Predictions",
     "PromotionCycle",
     "RatingPolicy",
     "Ratings",
     "TrialPopulation",
     "annual_return",
     "annual_volatility",
+    "assess",
     "beta_to_benchmark",
     "calmar_ratio",
     "composite_score",
