@@ -293,3 +293,14 @@ def test_red_state_feeds_the_rating_gate() -> None:
     assert table.loc["sick", "gate"] == "health red"
     assert table.loc["ok", "gate"] != "health red"
     assert report.summary()["state"] == "red" and report.summary()["reasons"]
+
+
+def test_holm_equals_statsmodels_with_ties_and_clipping() -> None:
+    from rating.health import _holm
+
+    rng = np.random.default_rng(15)
+    for size in (1, 2, 7, 50):
+        p = rng.uniform(0, 0.2, size)
+        p[: size // 3] = p[0]  # ties
+        np.testing.assert_allclose(_holm(p), multipletests(p, method="holm")[1])
+    np.testing.assert_allclose(_holm(np.array([0.5, 0.9])), [1.0, 1.0])
