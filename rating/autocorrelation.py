@@ -69,7 +69,9 @@ def autocovariances_from_panel(panel: Panel, max_lag: int) -> FloatArray:
     max_lag = min(max_lag, max(n_bars - 1, 0))
     if n_bars == 0:
         return np.zeros((panel.n_configs, 1))
-    size = fft.next_fast_len(2 * n_bars, real=True)
+    # Zero-padding to n_bars + max_lag keeps the circular correlation exact for lags
+    # 0..max_lag (wrap-around only reaches lags beyond the padding).
+    size = fft.next_fast_len(n_bars + max_lag + 1, real=True)
     spectrum = fft.rfft(centered, n=size, axis=1)
     raw = fft.irfft(spectrum * np.conj(spectrum), n=size, axis=1)[:, : max_lag + 1]
     with np.errstate(invalid="ignore", divide="ignore"):
