@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import empyrical as ep
 import scipy.stats as ss
+from statsmodels.tsa.stattools import acf
 
 from rating import RatingPolicy, decide_promotions, rate
 
@@ -64,6 +65,23 @@ def make_factory_returns(
     cost = dict(zip(ids, rng.lognormal(-3.0, 1.0, n_configs).tolist(), strict=True))
     active = [ids[j] for j in skilled[:6]]
     return returns, turnover, cost, active
+
+
+def geyer_inflation(x: np.ndarray) -> float:
+    """Variance inflation of the mean (Geyer's initial positive sequence, floored at 1),
+    one config at a time from statsmodels' ACF: the loop counterpart of
+    rating.autocorrelation."""
+    n_pairs = min(100, len(x) // 4)
+    if len(x) < 8 or n_pairs < 1:
+        return 1.0
+    rho = acf(x, nlags=2 * n_pairs + 1, adjusted=False, fft=True)
+    total = 0.0
+    for m in range(n_pairs):
+        pair = rho[2 * m] + rho[2 * m + 1]
+        if pair <= 0:
+            break
+        total += pair
+    return max(2.0 * total - 1.0, 1.0)
 
 
 def loop_baseline(
@@ -115,6 +133,7 @@ def loop_baseline(
         row["skew"] = float(ss.skew(s))
         row["kurtosis"] = float(ss.kurtosis(s, fisher=False))
         row["sr"] = float(s.mean() / s.std())
+        row["variance_inflation"] = geyer_inflation(s.to_numpy())
         rows[cid] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
     trial = table["n_obs"] >= policy.min_track_record
@@ -125,14 +144,15 @@ def loop_baseline(
     cross, overlap = (z.T @ z).to_numpy(), (seen.T @ seen).to_numpy()
     off = ~np.eye(len(cross), dtype=bool) & (overlap > 0)
     rho = min(max(float(cross[off].sum() / (overlap[off] - 1).sum()), 0.0), 1.0)
-    n_eff = rho + (1 - rho) * int(trial.sum())
-    var = float((1.0 / (table.loc[trial, "n_obs"] - 1)).mean())
+    n_eff = rho + (1 - rho) * len(table)  # N: every config is a trial
+    f = table["variance_inflation"]
+    var = float((f[trial] / (table.loc[trial, "n_obs"] - 1)).mean())
     sr0 = math.sqrt(var) * (
         (1 - EULER) * ss.norm.ppf(1 - 1 / n_eff) + EULER * ss.norm.ppf(1 - 1 / (n_eff * math.e))
     )
     psr, dsr = [], []
     for _, r in table.iterrows():
-        scale = math.sqrt(r["n_obs"] - 1) / math.sqrt(
+        scale = math.sqrt((r["n_obs"] - 1) / r["variance_inflation"]) / math.sqrt(
             1 - r["skew"] * r["sr"] + (r["kurtosis"] - 1) / 4 * r["sr"] ** 2
         )
         psr.append(ss.norm.cdf(r["sr"] * scale))

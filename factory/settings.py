@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from rating.health import HealthPolicy
 from rating.policy import RatingPolicy
 
 CONFIG_ENV = "FACTORY_CONFIG"
@@ -196,12 +197,26 @@ class RatingSettings(Section):
         _POLICY.exit_rank_multiple, description="incumbents stay while rank <= this x target"
     )
     min_holding_days: float = Field(_POLICY.min_holding.total_seconds() / 86400, ge=0)
+    benchmark: Literal["none", "universe"] = Field(
+        _POLICY.benchmark,
+        description="rate returns in excess of the beta-matched equal-weight universe, or raw",
+    )
     sr_variance_method: Literal["null", "sample", "robust"] = Field(
         _POLICY.sr_variance_method, description="variance of trial Sharpes behind the DSR benchmark"
+    )
+    sr_autocorrelation: Literal["adjust", "ignore"] = Field(
+        _POLICY.sr_autocorrelation,
+        description="widen the Sharpe standard error for serially correlated returns",
     )
     compute_pbo: bool = _POLICY.compute_pbo
     pbo_partitions: int = _POLICY.pbo_partitions
     pbo_max_combinations: int | None = _POLICY.pbo_max_combinations
+    pbo_warning: float = Field(
+        _POLICY.pbo_warning, description="warn when the pool's PBO is above this"
+    )
+    max_pool_pbo: float | None = Field(
+        _POLICY.max_pool_pbo, description="block new promotions when the pool's PBO is above this"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> RatingSettings:
@@ -213,6 +228,53 @@ class RatingSettings(Section):
         values["windows"] = tuple(values["windows"])
         values["min_holding"] = timedelta(days=values.pop("min_holding_days"))
         return RatingPolicy(**values)
+
+
+_HEALTH = HealthPolicy()
+
+
+class HealthSettings(Section):
+    """Health and drift monitoring thresholds (docs/metrics.md, "Health and drift
+    monitoring"). Not yet part of ``Settings``: mirror of ``rating.HealthPolicy``."""
+
+    min_obs: int = Field(_HEALTH.min_obs, description="predictions needed per window")
+    calibrate: bool = Field(_HEALTH.calibrate, description="scale predictions on the baseline")
+    rmse_ratio_yellow: float = _HEALTH.rmse_ratio_yellow
+    rmse_ratio_red: float = _HEALTH.rmse_ratio_red
+    mae_ratio_yellow: float = _HEALTH.mae_ratio_yellow
+    mae_ratio_red: float = _HEALTH.mae_ratio_red
+    r2_drop_yellow: float = _HEALTH.r2_drop_yellow
+    r2_drop_red: float = _HEALTH.r2_drop_red
+    large_error_k: float = Field(_HEALTH.large_error_k, description="large error: |e| > k sigma")
+    large_error_excess_yellow: float = _HEALTH.large_error_excess_yellow
+    large_error_excess_red: float = _HEALTH.large_error_excess_red
+    large_error_alpha_yellow: float = _HEALTH.large_error_alpha_yellow
+    large_error_alpha_red: float = _HEALTH.large_error_alpha_red
+    min_asset_obs: int = _HEALTH.min_asset_obs
+    fairness_gap_yellow: float = _HEALTH.fairness_gap_yellow
+    fairness_gap_red: float = _HEALTH.fairness_gap_red
+    fairness_alpha_yellow: float = _HEALTH.fairness_alpha_yellow
+    fairness_alpha_red: float = _HEALTH.fairness_alpha_red
+    concept_window: int = Field(_HEALTH.concept_window, description="bars of trailing accuracy")
+    accuracy_drop_yellow: float = _HEALTH.accuracy_drop_yellow
+    accuracy_drop_red: float = _HEALTH.accuracy_drop_red
+    accuracy_alpha_yellow: float = _HEALTH.accuracy_alpha_yellow
+    accuracy_alpha_red: float = _HEALTH.accuracy_alpha_red
+    drift_correction: Literal["holm", "fdr_bh"] = Field(
+        _HEALTH.drift_correction, description="multiple-testing correction across features"
+    )
+    drift_alpha: float = _HEALTH.drift_alpha
+    drift_min_statistic: float = _HEALTH.drift_min_statistic
+    drift_share_yellow: float = _HEALTH.drift_share_yellow
+    drift_share_red: float = _HEALTH.drift_share_red
+
+    @model_validator(mode="after")
+    def _check(self) -> HealthSettings:
+        self.policy()  # HealthPolicy validates the combination and names the bad keys
+        return self
+
+    def policy(self) -> HealthPolicy:
+        return HealthPolicy(**self.model_dump())
 
 
 class PortfolioSettings(Section):

@@ -8,12 +8,31 @@ Typical use::
 
     from rating import RatingPolicy, rate, decide_promotions
 
-    ratings = rate(returns, policy=policy, active=live_ids, health=health)
+    ratings = rate(
+        returns,
+        policy=policy,
+        benchmark=universe_returns(asset_returns),  # rated net of the market
+        failed=failed_ids,
+        extra_trials={"pending": n_pending},  # every trial counted in the DSR
+        active=live_ids,
+        health=health,
+    )
     cycle = decide_promotions(ratings, incumbents, now, policy)
 """
 
+from rating.autocorrelation import effective_observations, variance_inflation
+from rating.benchmark import beta_to_benchmark, excess_returns, universe_returns
 from rating.correlation import mean_pairwise_correlation, pairwise_correlation
 from rating.engine import Ratings, rate, table_columns
+from rating.health import (
+    FeatureDrift,
+    HealthCheck,
+    HealthPolicy,
+    HealthReport,
+    HealthState,
+    Predictions,
+    assess,
+)
 from rating.metrics import (
     annual_return,
     annual_volatility,
@@ -41,25 +60,38 @@ from rating.overfitting import (
     trials_sr_variance,
 )
 from rating.policy import DEFAULT_WEIGHTS, METRIC_DIRECTIONS, RatingPolicy
+from rating.population import EXTRA_TRIAL_SOURCES, TrialPopulation
 from rating.promotion import Decision, PromotionCycle, decide_promotions
 from rating.scoring import composite_score, evaluate_gates
 
 __all__ = [
     "DEFAULT_WEIGHTS",
+    "EXTRA_TRIAL_SOURCES",
     "METRIC_DIRECTIONS",
     "Decision",
+    "FeatureDrift",
+    "HealthCheck",
+    "HealthPolicy",
+    "HealthReport",
+    "HealthState",
     "PBOResult",
+    "Predictions",
     "PromotionCycle",
     "RatingPolicy",
     "Ratings",
+    "TrialPopulation",
     "annual_return",
     "annual_volatility",
+    "assess",
+    "beta_to_benchmark",
     "calmar_ratio",
     "composite_score",
     "decide_promotions",
     "deflated_sharpe_ratio",
     "effective_number_of_trials",
+    "effective_observations",
     "evaluate_gates",
+    "excess_returns",
     "expected_max_sharpe",
     "kurtosis",
     "max_drawdown",
@@ -79,5 +111,7 @@ __all__ = [
     "time_under_water",
     "trailing_sharpe",
     "trials_sr_variance",
+    "universe_returns",
+    "variance_inflation",
     "win_rate",
 ]

@@ -8,7 +8,7 @@ and the current live set into a promotion cycle.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,8 @@ import pandas as pd
 
 from rating import metrics as m
 from rating._panel import FloatArray, IntArray, Panel
+from rating.autocorrelation import variance_inflation_from_panel
+from rating.benchmark import BenchmarkFit, benchmark_fit_from_panel
 from rating.correlation import cross_correlation_from_panel, mean_correlation_from_panel
 from rating.overfitting import (
     effective_number_of_trials,
@@ -26,6 +28,7 @@ from rating.overfitting import (
     trials_sr_variance,
 )
 from rating.policy import RatingPolicy
+from rating.population import TrialPopulation, validate_extra_trials
 from rating.scoring import composite_score, evaluate_gates
 
 __all__ = ["Ratings", "rate", "table_columns"]
@@ -46,12 +49,17 @@ def table_columns(policy: RatingPolicy) -> tuple[str, ...]:
         "profit_factor",
         "recovery_time",
         "time_under_water",
+        "sharpe_raw",
+        "beta",
+        "alpha",
+        "corr_benchmark",
         "avg_corr_active",
         "compute_cost",
         "turnover",
         "n_obs",
         "skew",
         "kurtosis",
+        "variance_inflation",
         "psr",
         "dsr",
         "health",
@@ -71,18 +79,28 @@ class Ratings:
     NaN = not computable), ``n_obs`` (int), ``health`` (str, "" if unknown), ``failed``
     (bool), ``score`` (float), ``eligible`` (bool), ``gate`` (str: "" when eligible, else
     the first failed gate's reason) and ``rank`` (int, 1 = best score among all configs).
+    With a benchmark (``benchmark == "universe"``) every metric describes the excess
+    returns r - β·b except ``sharpe_raw`` (raw returns), ``beta``, ``alpha`` and
+    ``corr_benchmark``; without one those three are NaN and ``sharpe_raw`` equals
+    ``sharpe_all``.
 
-    Population: ``n_trials`` configs with at least ``min_track_record`` bars form the
-    multiple-testing population (all configs with ≥ 2 bars if fewer than 2 qualify);
-    ``mean_correlation`` is their average pairwise correlation, ``n_trials_effective``
-    = ρ̄ + (1 - ρ̄)·n_trials; ``sr_variance`` is V, the variance of their per-period
-    Sharpe ratios under ``policy.sr_variance_method``, and ``sr_benchmark`` = E[max SR]
-    (per period) that DSR compares against.
+    Population: ``n_trials`` = N = ``population.total``, every trial counted (evaluated,
+    failed, pending, under earlier settings, tuning; ``rating.population``).
+    ``population.with_returns`` configs (those with at least ``min_track_record`` bars;
+    all configs with ≥ 2 bars if fewer than 2 qualify) estimate ``mean_correlation``
+    ρ̄, their average pairwise correlation, and ``sr_variance`` V, the variance of
+    their per-period Sharpe ratios under ``policy.sr_variance_method``;
+    ``n_trials_effective`` = ρ̄ + (1 - ρ̄)·N and ``sr_benchmark`` = E[max SR] (per
+    period) that DSR compares against.
     ``pbo``: probability of backtest overfitting of picking the best in-sample Sharpe
-    in that population (None when not computed or not computable).
+    among the configs with returns (None when not computed or not computable);
+    ``pbo_warning`` is True when it exceeds ``policy.pbo_warning``.
     ``correlations``: pairwise correlations (pairwise-complete bars) among the configs
     that selection may pick or keep: the eligible ones and ``active``. Pass the current
     incumbents as ``active`` so that their correlations are known to selection.
+    ``benchmark``: "universe" when the table is net of a benchmark, else "none".
+    ``notes``: caveats a reader of the snapshot must see (e.g. the policy asked for a
+    benchmark but no series was given).
     """
 
     table: pd.DataFrame
@@ -94,6 +112,10 @@ class Ratings:
     sr_benchmark: float
     pbo: float | None
     correlations: pd.DataFrame
+    population: TrialPopulation = field(default_factory=TrialPopulation)
+    benchmark: str = "none"
+    pbo_warning: bool = False
+    notes: tuple[str, ...] = ()
 
     def records(self) -> list[dict[str, Any]]:
         """The table as plain dicts (``config_id`` plus every column, Python scalars)."""
@@ -103,17 +125,24 @@ class Ratings:
         ]
 
     def summary(self) -> dict[str, Any]:
-        """Population-level fields as plain values."""
+        """Population-level fields as plain values (``trials_*``: the breakdown of N;
+        ``population``: the same in one line for a leaderboard header)."""
         return {
             "as_of": self.as_of,
             "n_configs": len(self.table),
             "n_eligible": int(self.table["eligible"].sum()),
             "n_trials": self.n_trials,
+            **{f"trials_{k}": v for k, v in self.population.breakdown().items()},
+            "trials_with_returns": self.population.with_returns,
+            "population": self.population.describe(),
             "n_trials_effective": self.n_trials_effective,
             "mean_correlation": self.mean_correlation,
             "sr_variance": self.sr_variance,
             "sr_benchmark": self.sr_benchmark,
             "pbo": self.pbo,
+            "pbo_warning": self.pbo_warning,
+            "benchmark": self.benchmark,
+            "notes": "; ".join(self.notes),
         }
 
 
@@ -189,6 +218,47 @@ def _avg_corr_with(panel: Panel, members: IntArray, min_overlap: int) -> FloatAr
     return out
 
 
+def _aligned_benchmark(benchmark: pd.Series, frame: pd.DataFrame) -> FloatArray:
+    """The benchmark's value at each row of ``frame`` (NaN where it has none)."""
+    if not isinstance(benchmark, pd.Series):
+        raise TypeError(
+            f"benchmark must be a pandas Series of bar returns, got {type(benchmark).__name__}"
+        )
+    try:
+        aligned = benchmark.reindex(frame.index)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"benchmark index is not comparable with the returns index: {exc}"
+        ) from exc
+    values = aligned.to_numpy(dtype=np.float64, na_value=np.nan)
+    if (
+        len(frame)
+        and not np.isfinite(values).any()
+        and np.isfinite(benchmark.to_numpy(dtype=np.float64, na_value=np.nan)).any()
+    ):
+        raise ValueError(
+            "benchmark has no bar in common with the returns (check the index: same "
+            "timestamps and time zone as the returns matrix)"
+        )
+    return values
+
+
+def _population(
+    ids: list[str],
+    failed_set: set[str],
+    with_returns: int,
+    extra_trials: Mapping[str, int] | None,
+) -> TrialPopulation:
+    extra = validate_extra_trials(extra_trials)
+    in_matrix_failed = sum(c in failed_set for c in ids)
+    return TrialPopulation(
+        evaluated=len(ids) - in_matrix_failed,
+        failed=len(failed_set),
+        with_returns=with_returns,
+        **extra,
+    )
+
+
 def rate(
     returns: pd.DataFrame,
     *,
@@ -199,6 +269,8 @@ def rate(
     health: Mapping[str, str] | None = None,
     failed: Collection[str] = (),
     as_of: datetime | None = None,
+    benchmark: pd.Series | None = None,
+    extra_trials: Mapping[str, int] | None = None,
 ) -> Ratings:
     """Rate every config from its out-of-sample net returns.
 
@@ -218,12 +290,26 @@ def rate(
     turnover:
         |change of position| per bar, same shape as ``returns`` (optional).
     health:
-        Health status by config id ("green" / "amber" / "red"); "red" fails a gate.
+        Health status by config id ("green" / "yellow" / "red", see ``rating.health``);
+        "red" fails a gate.
     failed:
-        Ids of configs whose evaluation failed; they fail a gate.
+        Ids of configs whose evaluation failed; they fail a gate and count as trials in
+        N (also when they have no column in ``returns``).
     as_of:
         Rate as of this time: only rows with index <= as_of are used (point in time).
         Defaults to the last bar's timestamp. Never read from a clock.
+    benchmark:
+        Per-bar returns of the benchmark (the equal-weight universe,
+        ``rating.benchmark.universe_returns``), aligned to ``returns`` by index. With
+        ``policy.benchmark == "universe"`` every config is rated on r - β·b; with
+        ``"none"`` it is rated on r and the series only fills ``beta``, ``alpha`` and
+        ``corr_benchmark``. If the policy asks for "universe" and no series is given,
+        raw returns are rated and ``Ratings.notes`` says so.
+    extra_trials:
+        Trials without a column in ``returns``, by source: ``pending`` (planned, not yet
+        evaluated), ``earlier_settings`` (evaluated under settings since changed),
+        ``tuning`` (tuning trials). They raise N behind E[max SR]
+        (``rating.population``).
     """
     policy = policy if policy is not None else RatingPolicy()
     frame = _validated_frame(returns, as_of)
@@ -231,8 +317,20 @@ def rate(
     if len(set(ids)) != len(ids):
         raise ValueError("config ids must be unique after conversion to str")
     position = {cid: i for i, cid in enumerate(ids)}
-    panel = Panel.from_bars_by_configs(frame.to_numpy(dtype=np.float64, na_value=np.nan))
+    raw = Panel.from_bars_by_configs(frame.to_numpy(dtype=np.float64, na_value=np.nan))
     ppy = policy.periods_per_year
+
+    notes: list[str] = []
+    fit: BenchmarkFit | None = None
+    if benchmark is not None:
+        fit = benchmark_fit_from_panel(raw, _aligned_benchmark(benchmark, frame))
+    elif policy.benchmark == "universe":
+        notes.append(
+            "policy benchmark 'universe' but no benchmark series given: rated on raw "
+            "returns, so market drift counts as skill"
+        )
+    net_of_market = fit is not None and policy.benchmark == "universe"
+    panel = fit.excess if (fit is not None and net_of_market) else raw
 
     cols: dict[str, Any] = {}
     for window, name in zip(policy.windows, policy.sharpe_columns, strict=True):
@@ -247,6 +345,13 @@ def rate(
     cols["profit_factor"] = m.profit_factor_from_panel(panel)
     cols["recovery_time"] = m.recovery_time_from_panel(panel)
     cols["time_under_water"] = m.time_under_water_from_panel(panel)
+    cols["sharpe_raw"] = (
+        m.sharpe_from_panel(raw, ppy) if panel is not raw else cols["sharpe_all"].copy()
+    )
+    nan = np.full(len(ids), np.nan)
+    cols["beta"] = fit.beta if fit is not None else nan.copy()
+    cols["alpha"] = fit.excess.mean * ppy if fit is not None else nan.copy()
+    cols["corr_benchmark"] = fit.corr if fit is not None else nan.copy()
 
     active_idx = np.array(sorted({position[a] for a in active if a in position}), dtype=np.int64)
     cols["avg_corr_active"] = _avg_corr_with(panel, active_idx, policy.min_overlap)
@@ -256,34 +361,45 @@ def rate(
     cols["n_obs"] = panel.n_obs
     cols["skew"] = panel.skew
     cols["kurtosis"] = panel.kurtosis
+    inflation = (
+        variance_inflation_from_panel(panel)
+        if policy.sr_autocorrelation == "adjust"
+        else np.ones(len(ids))
+    )
+    cols["variance_inflation"] = np.where(panel.n_obs >= 2, inflation, np.nan)
 
     # Multiple-testing population and the deflated Sharpe ratio (per-period SR).
     with np.errstate(invalid="ignore", divide="ignore"):
         sr = np.where(panel.std > 0, panel.mean / panel.std, np.nan)
-    trial = (panel.n_obs >= policy.min_track_record) & np.isfinite(sr)
-    if trial.sum() < 2:
-        trial = (panel.n_obs >= 2) & np.isfinite(sr)
-    n_trials = int(trial.sum())
-    mean_corr = mean_correlation_from_panel(panel, trial) if n_trials >= 2 else 0.0
+    members = (panel.n_obs >= policy.min_track_record) & np.isfinite(sr)
+    if members.sum() < 2:
+        members = (panel.n_obs >= 2) & np.isfinite(sr)
+    n_members = int(members.sum())
+    failed_set = {str(f) for f in failed}
+    population = _population(ids, failed_set, n_members, extra_trials)
+    n_trials = population.total
+    mean_corr = mean_correlation_from_panel(panel, members) if n_members >= 2 else 0.0
     n_eff = effective_number_of_trials(n_trials, mean_corr)
     sr_variance = (
-        trials_sr_variance(sr[trial], panel.n_obs[trial], policy.sr_variance_method)
-        if n_trials >= 2
+        trials_sr_variance(
+            sr[members], panel.n_obs[members], policy.sr_variance_method, inflation[members]
+        )
+        if n_members >= 1
         else 0.0
     )
     sr0 = float(expected_max_sharpe(n_eff, sr_variance))
-    cols["psr"] = probabilistic_sharpe_ratio(sr, panel.n_obs, panel.skew, panel.kurtosis, 0.0)
-    cols["dsr"] = probabilistic_sharpe_ratio(sr, panel.n_obs, panel.skew, panel.kurtosis, sr0)
+    moments = (panel.n_obs, panel.skew, panel.kurtosis)
+    cols["psr"] = probabilistic_sharpe_ratio(sr, *moments, 0.0, inflation)
+    cols["dsr"] = probabilistic_sharpe_ratio(sr, *moments, sr0, inflation)
 
     pbo: float | None = None
-    if policy.compute_pbo and n_trials >= 2 and panel.n_bars >= 2 * policy.pbo_partitions:
+    if policy.compute_pbo and n_members >= 2 and panel.n_bars >= 2 * policy.pbo_partitions:
         result = pbo_from_panel(
-            panel.select(trial), policy.pbo_partitions, policy.pbo_max_combinations
+            panel.select(members), policy.pbo_partitions, policy.pbo_max_combinations
         )
         pbo = None if np.isnan(result.pbo) else result.pbo
 
     health_map = health or {}
-    failed_set = {str(f) for f in failed}
     cols["health"] = pd.array([str(health_map.get(c, "")) for c in ids], dtype=str)
     cols["failed"] = np.array([c in failed_set for c in ids], dtype=bool)
 
@@ -317,4 +433,8 @@ def rate(
         sr_benchmark=sr0,
         pbo=pbo,
         correlations=pd.DataFrame(corr, index=candidate_index, columns=candidate_index.copy()),
+        population=population,
+        benchmark="universe" if net_of_market else "none",
+        pbo_warning=pbo is not None and pbo > policy.pbo_warning,
+        notes=tuple(notes),
     )

@@ -66,20 +66,26 @@ def probabilistic_sharpe_ratio(
     skew: npt.ArrayLike = 0.0,
     kurtosis: npt.ArrayLike = 3.0,
     sr_benchmark: npt.ArrayLike = 0.0,
+    variance_inflation: npt.ArrayLike = 1.0,
 ) -> ArrayOrFloat:
-    """PSR(SR*) = Φ( (SR - SR*)·√(n - 1) / √(1 - γ3·SR + (γ4 - 1)/4·SR²) ).
+    """PSR(SR*) = Φ( (SR - SR*)·√((n - 1)/f) / √(1 - γ3·SR + (γ4 - 1)/4·SR²) ).
 
     The probability that the true per-period Sharpe ratio exceeds ``sr_benchmark`` given
     an observed per-period ``sr`` over ``n_obs`` bars with sample skewness γ3 and Pearson
-    kurtosis γ4 (Bailey & López de Prado 2012, eq. 12). Broadcasts over arrays; NaN when
-    ``n_obs < 2`` or an input is NaN.
+    kurtosis γ4 (Bailey & López de Prado 2012, eq. 12). ``variance_inflation`` f ≥ 1
+    widens the standard error for serially correlated returns (f = 1: iid, the paper's
+    formula; see ``rating.autocorrelation.variance_inflation``). Broadcasts over arrays;
+    NaN when ``n_obs < 2`` or an input is NaN.
     """
-    sr_a, n_a, sk, ku, bench = np.broadcast_arrays(
-        *(np.asarray(v, dtype=np.float64) for v in (sr, n_obs, skew, kurtosis, sr_benchmark))
+    sr_a, n_a, sk, ku, bench, f = np.broadcast_arrays(
+        *(
+            np.asarray(v, dtype=np.float64)
+            for v in (sr, n_obs, skew, kurtosis, sr_benchmark, variance_inflation)
+        )
     )
     denom = _sr_std_factor(sr_a, sk, ku)
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = (sr_a - bench) * np.sqrt(np.maximum(n_a - 1.0, 0.0)) / denom
+        z = (sr_a - bench) * np.sqrt(np.maximum(n_a - 1.0, 0.0) / f) / denom
     out = np.where(n_a >= 2, ndtr(z), np.nan)
     return _out(np.asarray(out, dtype=np.float64))
 
@@ -116,15 +122,19 @@ def deflated_sharpe_ratio(
     kurtosis: npt.ArrayLike,
     n_trials: float,
     sr_variance: float,
+    variance_inflation: npt.ArrayLike = 1.0,
 ) -> ArrayOrFloat:
     """DSR = PSR(SR0) with SR0 = expected_max_sharpe(n_trials, sr_variance).
 
     The probability that the true Sharpe ratio is positive after accounting for having
     picked the best of ``n_trials`` (Bailey & López de Prado 2014, eq. 7). Per-period SR,
-    Pearson kurtosis; broadcasts over per-config arrays of sr/n_obs/skew/kurtosis.
+    Pearson kurtosis; broadcasts over per-config arrays of sr/n_obs/skew/kurtosis and
+    ``variance_inflation`` (as in ``probabilistic_sharpe_ratio``).
     """
     sr0 = expected_max_sharpe(n_trials, sr_variance)
-    return probabilistic_sharpe_ratio(sr, n_obs, skew, kurtosis, sr_benchmark=sr0)
+    return probabilistic_sharpe_ratio(
+        sr, n_obs, skew, kurtosis, sr_benchmark=sr0, variance_inflation=variance_inflation
+    )
 
 
 def min_track_record_length(
@@ -133,19 +143,24 @@ def min_track_record_length(
     kurtosis: npt.ArrayLike = 3.0,
     sr_benchmark: npt.ArrayLike = 0.0,
     confidence: float = 0.95,
+    variance_inflation: npt.ArrayLike = 1.0,
 ) -> ArrayOrFloat:
-    """MinTRL = 1 + (1 - γ3·SR + (γ4 - 1)/4·SR²) · (Φ⁻¹(confidence) / (SR - SR*))².
+    """MinTRL = 1 + f·(1 - γ3·SR + (γ4 - 1)/4·SR²) · (Φ⁻¹(confidence) / (SR - SR*))².
 
     The number of bars needed for PSR(SR*) to reach ``confidence`` at the observed
-    per-period SR and moments (Bailey & López de Prado 2012, eq. 14). +inf when
+    per-period SR and moments (Bailey & López de Prado 2012, eq. 14); f =
+    ``variance_inflation`` (1 = iid) scales it for serially correlated returns. +inf when
     SR ≤ SR* (no track record is long enough).
     """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    sr_a, sk, ku, bench = np.broadcast_arrays(
-        *(np.asarray(v, dtype=np.float64) for v in (sr, skew, kurtosis, sr_benchmark))
+    sr_a, sk, ku, bench, f = np.broadcast_arrays(
+        *(
+            np.asarray(v, dtype=np.float64)
+            for v in (sr, skew, kurtosis, sr_benchmark, variance_inflation)
+        )
     )
-    factor = _sr_std_factor(sr_a, sk, ku) ** 2
+    factor = f * _sr_std_factor(sr_a, sk, ku) ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
         n = 1.0 + factor * (ndtri(confidence) / (sr_a - bench)) ** 2
     n = np.where(sr_a > bench, n, np.inf)
@@ -174,14 +189,19 @@ SrVarianceMethod = Literal["null", "sample", "robust"]
 
 
 def trials_sr_variance(
-    sr: npt.ArrayLike, n_obs: npt.ArrayLike, method: SrVarianceMethod = "null"
+    sr: npt.ArrayLike,
+    n_obs: npt.ArrayLike,
+    method: SrVarianceMethod = "null",
+    variance_inflation: npt.ArrayLike = 1.0,
 ) -> float:
     """V, the variance of the trials' per-period Sharpe ratios that scales SR0.
 
-    - ``"null"`` (default): mean_i 1/(n_i - 1), the sampling variance of a zero-skill
-      trial's SR (the Mertens variance at SR = 0). This is exactly DSR's null hypothesis
-      (every trial has zero true skill) and makes the same iid assumption as the PSR
-      standard error. Unaffected by how many configs have real skill.
+    - ``"null"`` (default): mean_i f_i/(n_i - 1), the sampling variance of a zero-skill
+      trial's SR (the Mertens variance at SR = 0, widened by each trial's variance
+      inflation f_i for serial correlation; f = 1 is the iid value). This is exactly
+      DSR's null hypothesis (every trial has zero true skill) and makes the same
+      assumption about serial correlation as the PSR standard error. Unaffected by how
+      many configs have real skill.
     - ``"sample"``: the cross-sectional sample variance (ddof=1), the estimator of
       Bailey & López de Prado (2014). Conservative, but real skill inflates it: with a
       third of the trials skilled it can lift SR0 above every skilled config.
@@ -189,13 +209,16 @@ def trials_sr_variance(
       excess dispersion of noise configs (e.g. non-iid returns) while a minority of
       skilled configs moves it little.
     """
-    sr_a = np.asarray(sr, dtype=np.float64)
-    n_a = np.asarray(n_obs, dtype=np.float64)
+    sr_a, n_a, f_a = np.broadcast_arrays(
+        np.asarray(sr, dtype=np.float64),
+        np.asarray(n_obs, dtype=np.float64),
+        np.asarray(variance_inflation, dtype=np.float64),
+    )
     keep = np.isfinite(sr_a) & (n_a >= 2)
-    sr_a, n_a = sr_a[keep], n_a[keep]
+    sr_a, n_a, f_a = sr_a[keep], n_a[keep], f_a[keep]
     if sr_a.size == 0:
         return float("nan")
-    null = float(np.mean(1.0 / (n_a - 1.0)))
+    null = float(np.mean(f_a / (n_a - 1.0)))
     if method == "null":
         return null
     if method == "sample":

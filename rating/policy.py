@@ -18,11 +18,15 @@ from rating.overfitting import SrVarianceMethod
 __all__ = [
     "DEFAULT_WEIGHTS",
     "METRIC_DIRECTIONS",
+    "BenchmarkChoice",
     "RatingPolicy",
     "ScoreMethod",
+    "SrAutocorrelation",
 ]
 
 ScoreMethod = Literal["rank", "zscore"]
+BenchmarkChoice = Literal["none", "universe"]
+SrAutocorrelation = Literal["adjust", "ignore"]
 
 #: +1: higher is better; -1: lower is better. Every column the score may weight, besides
 #: the trailing ``sharpe_<w>`` columns (one per ``RatingPolicy.windows``, higher better).
@@ -107,7 +111,8 @@ class RatingPolicy:
 
     Selection and promotion
         min_active / max_active: bounds of the live set (10 / 15).
-        top_k: target size, clamped into [min_active, max_active] (12).
+        top_k: target size of the live set (12); must lie in [min_active, max_active]
+            (a policy outside it is rejected rather than silently clamped).
         correlation_cap: a candidate more correlated than this with an already selected
             config is skipped (0.80), unless needed to reach ``min_active``.
         exit_rank_multiple: an incumbent is kept while its rank among eligible configs is
@@ -115,14 +120,32 @@ class RatingPolicy:
         min_holding: an incumbent is not demoted for rank within this time after its
             promotion (5 days ≈ one trading week); gates still apply.
 
+    Benchmark
+        benchmark: "universe" (default): rate every config on its returns in excess of
+            the beta-matched benchmark series passed to ``rate(..., benchmark=...)`` (the
+            factory passes the equal-weight universe), so that market drift does not
+            count as skill; "none": rate raw returns against zero. See
+            ``rating.benchmark`` and docs/metrics.md, "Skill net of the market".
+
     Population statistics
         sr_variance_method: how V, the variance of trial Sharpe ratios behind SR0, is
             estimated: "null" (zero-skill sampling variance, default), "sample" (the
             paper's cross-sectional variance) or "robust" (MAD, floored at "null"); see
             ``rating.overfitting.trials_sr_variance`` and docs/metrics.md.
+        sr_autocorrelation: "adjust" (default): widen the Sharpe standard error behind
+            PSR, DSR and the "null" V by each config's variance inflation factor for
+            serially correlated returns (``rating.autocorrelation``); "ignore": the iid
+            formulas, which pass up to 3x too many zero-skill configs when returns are
+            autocorrelated (docs/metrics.md, "Serial correlation").
         compute_pbo: compute the PBO of the population by CSCV (costs ~0.1-0.5 s).
         pbo_partitions: CSCV blocks S (16 → 12,870 splits).
         pbo_max_combinations: evaluate at most this many splits (None = all).
+        pbo_warning: a pool PBO above this (0.5: the in-sample best does worse than the
+            out-of-sample median more often than not) is flagged as a warning in the
+            ratings summary and the promotion note.
+        max_pool_pbo: when set, a pool PBO above it blocks new promotions in the cycle
+            (incumbents are still kept or demoted by the usual rules); None (default):
+            no gate, the warning only. Needs ``compute_pbo``.
     """
 
     periods_per_year: int = 252
@@ -141,10 +164,14 @@ class RatingPolicy:
     correlation_cap: float = 0.80
     exit_rank_multiple: float = 2.0
     min_holding: timedelta = timedelta(days=5)
+    benchmark: BenchmarkChoice = "universe"
     sr_variance_method: SrVarianceMethod = "null"
+    sr_autocorrelation: SrAutocorrelation = "adjust"
     compute_pbo: bool = True
     pbo_partitions: int = 16
     pbo_max_combinations: int | None = None
+    pbo_warning: float = 0.5
+    max_pool_pbo: float | None = None
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -181,8 +208,11 @@ class RatingPolicy:
             problems.append(
                 f"need 1 <= min_active <= max_active, got {self.min_active}, {self.max_active}"
             )
-        if self.top_k < 1:
-            problems.append(f"top_k must be >= 1, got {self.top_k}")
+        if not self.min_active <= self.top_k <= self.max_active:
+            problems.append(
+                f"top_k {self.top_k} must lie in [min_active {self.min_active}, "
+                f"max_active {self.max_active}]"
+            )
         if not -1.0 <= self.correlation_cap <= 1.0:
             problems.append(f"correlation_cap must be in [-1, 1], got {self.correlation_cap}")
         if self.exit_rank_multiple < 1.0:
@@ -194,6 +224,19 @@ class RatingPolicy:
                 "sr_variance_method must be 'null', 'sample' or 'robust', got "
                 f"{self.sr_variance_method!r}"
             )
+        if self.benchmark not in ("none", "universe"):
+            problems.append(f"benchmark must be 'none' or 'universe', got {self.benchmark!r}")
+        if self.sr_autocorrelation not in ("adjust", "ignore"):
+            problems.append(
+                f"sr_autocorrelation must be 'adjust' or 'ignore', got {self.sr_autocorrelation!r}"
+            )
+        if not 0.0 <= self.pbo_warning <= 1.0:
+            problems.append(f"pbo_warning must be in [0, 1], got {self.pbo_warning}")
+        if self.max_pool_pbo is not None:
+            if not 0.0 <= self.max_pool_pbo <= 1.0:
+                problems.append(f"max_pool_pbo must be in [0, 1] or None, got {self.max_pool_pbo}")
+            if not self.compute_pbo:
+                problems.append("max_pool_pbo needs compute_pbo = true (the gate reads the PBO)")
         if self.pbo_partitions < 2 or self.pbo_partitions % 2:
             problems.append(f"pbo_partitions must be even and >= 2, got {self.pbo_partitions}")
         if self.pbo_max_combinations is not None and self.pbo_max_combinations < 1:
@@ -208,8 +251,9 @@ class RatingPolicy:
 
     @property
     def target_active(self) -> int:
-        """top_k clamped into [min_active, max_active]."""
-        return min(max(self.top_k, self.min_active), self.max_active)
+        """The target size of the live set: ``top_k`` (validated to lie in
+        [min_active, max_active])."""
+        return self.top_k
 
     @property
     def exit_rank(self) -> int:

@@ -20,6 +20,13 @@ Rules, in order (docs/metrics.md, "Selection and promotion"):
    added back in standing order (the cap is relaxed, and the reason says so). The set is
    smaller than ``min_active`` only when fewer configs are eligible, and the note says
    which gates excluded the rest.
+
+**Pool PBO.** The note always states the pool's probability of backtest overfitting
+(``Ratings.pbo``) and warns when it exceeds ``policy.pbo_warning``. When
+``policy.max_pool_pbo`` is set and the pool PBO exceeds it, steps 4-5 are skipped: no
+newcomer is promoted (each eligible candidate is listed as skipped with that reason),
+while incumbents are kept or demoted by rules 1-3 as usual. A PBO that could not be
+computed (None) never blocks; the note says "n/a".
 """
 
 from __future__ import annotations
@@ -64,9 +71,11 @@ class PromotionCycle:
     """The outcome of one promotion cycle.
 
     ``decisions`` holds one promoted / kept / demoted entry per config whose status is
-    decided (every incumbent and every newcomer); ``skipped`` lists candidates passed
-    over for correlation; ``active`` is the new live set ordered by standing; ``note``
-    summarises the cycle and explains a short set.
+    decided (every incumbent and every newcomer); ``skipped`` lists eligible candidates
+    passed over (for correlation, or because the pool PBO gate blocked new promotions);
+    ``active`` is the new live set ordered by standing; ``note`` summarises the cycle:
+    counts, the trial population behind the DSR, the pool PBO (and its warning or
+    gate), the rating's caveats, and why the set is short when it is.
     """
 
     at: datetime
@@ -192,9 +201,19 @@ def decide_promotions(
                 f"demoted: live set above max_active {policy.max_active} (rank {standing[cid]})",
             )
 
-    # 4. Fill greedily with diversified eligible newcomers.
+    # 4. Fill greedily with diversified eligible newcomers (unless the PBO gate blocks).
     selected = list(kept)
     candidates = [c for c in pool if entry_ok[c] and c not in incumbent_ids]
+    pbo = ratings.pbo
+    blocked = policy.max_pool_pbo is not None and pbo is not None and pbo > policy.max_pool_pbo
+    blocked_decisions: list[Decision] = []
+    if blocked:
+        why = f"new promotions blocked: pool PBO {pbo:.2f} > max_pool_pbo {policy.max_pool_pbo:.2f}"
+        blocked_decisions = [
+            Decision(cid, "skipped", standing[cid], float(score[cid]), f"skipped: {why}")
+            for cid in candidates
+        ]
+        candidates = []
     corr_ids = [str(c) for c in ratings.correlations.index]
     corr_pos = {cid: i for i, cid in enumerate(corr_ids)}
     corr = ratings.correlations.to_numpy(dtype=np.float64)
@@ -260,18 +279,53 @@ def decide_promotions(
         decisions.values(),
         key=lambda d: (d.rank is None, d.rank if d.rank is not None else 0, d.config_id),
     )
-    note = _note(table, entry_series, policy, active, ordered, still_skipped, relaxed, target)
+    note = _note(
+        ratings,
+        entry_series,
+        policy,
+        active,
+        ordered,
+        still_skipped,
+        relaxed,
+        target,
+        len(blocked_decisions) if blocked else None,
+    )
     return PromotionCycle(
         at=now,
         decisions=tuple(ordered),
-        skipped=tuple(still_skipped),
+        skipped=tuple(still_skipped + blocked_decisions),
         active=active,
         note=note,
     )
 
 
+def _gate_count(code: str, count: int) -> str:
+    """ "2 failed to evaluate", "480 fail the DSR gate"."""
+    if code == "failed":
+        return f"{count} failed to evaluate"
+    verb = "fails" if count == 1 else "fail"
+    return f"{count} {verb} the {GATE_LABELS[code]} gate"
+
+
+def _pbo_note(pbo: float | None, policy: RatingPolicy, n_blocked: int | None) -> str:
+    if pbo is None:
+        return "pool PBO n/a"
+    text = f"pool PBO {pbo:.2f}"
+    if pbo > policy.pbo_warning:
+        text += (
+            f" (warning: above {policy.pbo_warning:.2f}, the in-sample best does worse than "
+            "the out-of-sample median in most splits)"
+        )
+    if n_blocked is not None and policy.max_pool_pbo is not None:
+        text += (
+            f"; new promotions blocked: PBO above max_pool_pbo {policy.max_pool_pbo:.2f} "
+            f"({n_blocked} eligible candidate{'s' if n_blocked != 1 else ''} not promoted)"
+        )
+    return text
+
+
 def _note(
-    table: pd.DataFrame,
+    ratings: Ratings,
     entry_codes: pd.Series,
     policy: RatingPolicy,
     active: tuple[str, ...],
@@ -279,19 +333,23 @@ def _note(
     skipped: list[Decision],
     relaxed: int,
     target: int,
+    n_blocked: int | None,
 ) -> str:
+    """``n_blocked``: candidates held back by the pool PBO gate (None: gate not hit)."""
+    table = ratings.table
     counts = {a: sum(d.action == a for d in decisions) for a in ("promoted", "kept", "demoted")}
     parts = [
         f"active {len(active)} (target {target}): promoted {counts['promoted']}, "
         f"kept {counts['kept']}, demoted {counts['demoted']}"
     ]
     n_eligible = int((entry_codes == "").sum())
-    if len(active) < policy.min_active:
+    parts.append(_pbo_note(ratings.pbo, policy, n_blocked))
+    if len(active) < policy.min_active and n_blocked is not None:
+        parts.append(f"below min_active {policy.min_active} because new promotions are blocked")
+    elif len(active) < policy.min_active:
         failing = entry_codes[entry_codes != ""].value_counts()
         why = ", ".join(
-            f"{int(failing[code])} fail the {GATE_LABELS[code]} gate"
-            for code in GATE_ORDER
-            if code in failing.index
+            _gate_count(code, int(failing[code])) for code in GATE_ORDER if code in failing.index
         )
         parts.append(
             f"only {n_eligible} config{'s' if n_eligible != 1 else ''} eligible "
@@ -309,4 +367,14 @@ def _note(
             f"to reach min_active {policy.min_active}"
         )
     parts.append(f"{n_eligible} of {len(table)} configs eligible")
+    population = ratings.population
+    parts.append(
+        "DSR deflated by "
+        + (
+            population.describe()
+            if population.total == ratings.n_trials
+            else f"{ratings.n_trials} trials"
+        )
+    )
+    parts.extend(ratings.notes)
     return "; ".join(parts)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from factory.settings import RatingSettings, SettingsError, default_toml, load_settings
+from factory.settings import (
+    HealthSettings,
+    RatingSettings,
+    SettingsError,
+    default_toml,
+    load_settings,
+)
+from rating.health import HealthPolicy
 from rating.policy import RatingPolicy
 
 
@@ -87,6 +94,14 @@ def test_rating_section_mirrors_every_policy_field() -> None:
     mirrored = set(RatingSettings.model_fields) - {"min_holding_days"} | {"min_holding"}
     assert {f.name for f in fields(RatingPolicy)} == mirrored
     assert RatingSettings().policy() == RatingPolicy()
+
+
+def test_health_section_mirrors_every_health_policy_field() -> None:
+    assert {f.name for f in fields(HealthPolicy)} == set(HealthSettings.model_fields)
+    assert HealthSettings().policy() == HealthPolicy()
+    assert HealthSettings(drift_correction="fdr_bh").policy().drift_correction == "fdr_bh"
+    with pytest.raises(ValueError, match="rmse_ratio_yellow <= rmse_ratio_red"):
+        HealthSettings(rmse_ratio_yellow=3.0)
 
 
 def test_bad_environment_is_blamed_on_the_environment_even_with_a_file(

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rating import RatingPolicy, Ratings, decide_promotions
+from rating import RatingPolicy, Ratings, TrialPopulation, decide_promotions
 
 NOW = datetime(2025, 3, 1, 18, 0)
 LONG_AGO = NOW - timedelta(days=30)
@@ -23,6 +23,7 @@ def make_ratings(
     failed: tuple[str, ...] = (),
     health: Mapping[str, str] | None = None,
     corr: Mapping[tuple[str, str], float] | None = None,
+    pbo: float | None = None,
 ) -> Ratings:
     """Ratings with just the columns decide_promotions reads (others are irrelevant)."""
     ids = list(scores)
@@ -51,7 +52,7 @@ def make_ratings(
         mean_correlation=0.1,
         sr_variance=0.001,
         sr_benchmark=0.08,
-        pbo=None,
+        pbo=pbo,
         correlations=matrix,
     )
 
@@ -215,3 +216,60 @@ def test_hysteresis_reduces_churn_under_noisy_scores() -> None:
     calm, churny = churn(with_h), churn(without)
     assert churny > 100  # the noise is strong enough to matter
     assert calm < 0.5 * churny
+
+
+def test_note_counts_failed_configs_in_plain_words() -> None:
+    scores = ladder(12)
+    ratings = make_ratings(scores, failed=("c00", "c01"), dsr={"c02": 0.5})
+    cycle = decide_promotions(ratings, {}, NOW)
+    assert "2 failed to evaluate, 1 fails the DSR gate" in cycle.note
+    assert "fail the failed gate" not in cycle.note
+
+
+@pytest.mark.parametrize(
+    ("pbo", "expected", "warned"),
+    [(None, "pool PBO n/a", False), (0.31, "pool PBO 0.31", False), (0.62, "pool PBO 0.62", True)],
+)
+def test_note_states_pool_pbo_and_warns_above_the_threshold(
+    pbo: float | None, expected: str, warned: bool
+) -> None:
+    cycle = decide_promotions(make_ratings(ladder(20), pbo=pbo), {}, NOW)
+    assert expected in cycle.note
+    assert ("warning: above 0.50" in cycle.note) is warned
+    assert len(cycle.active) == 12  # a warning alone changes no decision
+
+
+def test_pool_pbo_gate_blocks_newcomers_but_keeps_incumbents() -> None:
+    policy = RatingPolicy(max_pool_pbo=0.5)
+    incumbents = {"c03": LONG_AGO, "c05": LONG_AGO, "c30": LONG_AGO}
+    ratings = make_ratings(ladder(40), pbo=0.7)
+    cycle = decide_promotions(ratings, incumbents, NOW, policy)
+    assert cycle.active == ("c03", "c05")
+    assert cycle.by_action("promoted") == ()
+    assert decision(cycle, "c30").action == "demoted"  # rank rule still applies
+    blocked = {d.config_id: d.reason for d in cycle.skipped}
+    assert set(blocked) == {f"c{i:02d}" for i in range(40)} - set(incumbents)
+    assert all("pool PBO 0.70 > max_pool_pbo 0.50" in r for r in blocked.values())
+    assert "new promotions blocked: PBO above max_pool_pbo 0.50 (37 eligible" in cycle.note
+    assert "below min_active 10 because new promotions are blocked" in cycle.note
+    assert "only" not in cycle.note  # the set is short because of the gate, not eligibility
+    # At or below the gate, or when PBO is unknown, the cycle fills the set as usual.
+    for pbo in (0.5, None):
+        open_cycle = decide_promotions(make_ratings(ladder(40), pbo=pbo), incumbents, NOW, policy)
+        assert len(open_cycle.active) == 12
+        assert "blocked" not in open_cycle.note
+
+
+def test_note_states_the_trial_population_and_rating_caveats() -> None:
+    base = make_ratings(ladder(20))
+    ratings = Ratings(
+        **{
+            **base.__dict__,
+            "n_trials": 26,
+            "population": TrialPopulation(evaluated=20, failed=1, pending=5, with_returns=20),
+            "notes": ("policy benchmark 'universe' but no benchmark series given",),
+        }
+    )
+    cycle = decide_promotions(ratings, {}, NOW)
+    assert "DSR deflated by 26 trials (20 evaluated, 1 failed, 5 pending)" in cycle.note
+    assert cycle.note.endswith("no benchmark series given")

@@ -115,8 +115,8 @@ def test_policy_defaults_and_derived_values() -> None:
     assert policy.exit_rank == 24
     assert policy.sharpe_columns == ("sharpe_30", "sharpe_60", "sharpe_90")
     assert dict(policy.weights) == dict(DEFAULT_WEIGHTS)
-    assert RatingPolicy(top_k=40).target_active == 15
-    assert RatingPolicy(top_k=3).target_active == 10
+    assert RatingPolicy(top_k=15).target_active == 15
+    assert RatingPolicy(top_k=10).target_active == 10
     assert RatingPolicy(exit_rank_multiple=1.5, top_k=11).exit_rank == math.ceil(16.5)
 
 
@@ -143,6 +143,13 @@ def test_policy_weights_are_frozen_copies() -> None:
         ({"min_holding": timedelta(days=-1)}, "min_holding"),
         ({"pbo_partitions": 15}, "pbo_partitions"),
         ({"exit_rank_multiple": 0.5}, "exit_rank_multiple"),
+        ({"top_k": 40}, r"top_k 40 must lie in \[min_active 10, max_active 15\]"),
+        ({"top_k": 3}, r"top_k 3 must lie in \[min_active 10, max_active 15\]"),
+        ({"benchmark": "spx"}, "benchmark must be"),
+        ({"sr_autocorrelation": "maybe"}, "sr_autocorrelation"),
+        ({"pbo_warning": 1.5}, "pbo_warning"),
+        ({"max_pool_pbo": -0.1}, "max_pool_pbo"),
+        ({"max_pool_pbo": 0.5, "compute_pbo": False}, "needs compute_pbo"),
     ],
 )
 def test_policy_rejects_bad_values(kwargs: dict, message: str) -> None:
