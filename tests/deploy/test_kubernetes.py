@@ -157,3 +157,33 @@ def test_production_settings_file_is_valid(workdir: Any) -> None:
     assert s.db_url.startswith("postgresql://")
     for path in (s.artifacts, s.output_dir, s.cache_dir):
         assert path.startswith("/var/lib/factory/")  # the volumes of compose and Kubernetes
+
+
+def test_pod_volumes_refer_to_objects_that_exist() -> None:
+    """Secrets (and their keys), ConfigMaps and claims named by a pod are defined here."""
+    defined: dict[str, dict[str, set[str]]] = {"Secret": {}, "ConfigMap": {}}
+    claims = set()
+    for _, doc in DOCS:
+        kind, name = doc["kind"], doc["metadata"]["name"]
+        if kind in defined:
+            defined[kind][name] = {*doc.get("data", {}), *doc.get("stringData", {})}
+        elif kind == "PersistentVolumeClaim":
+            claims.add(name)
+    problems = []
+    for _, doc in DOCS:
+        for label, template in pod_templates(doc):
+            for volume in template["spec"].get("volumes", []):
+                for kind, key in (("Secret", "secret"), ("ConfigMap", "configMap")):
+                    if key not in volume:
+                        continue
+                    ref = volume[key].get("secretName") or volume[key].get("name")
+                    if ref not in defined[kind]:
+                        problems.append(f"{label}: {kind} {ref} is not defined")
+                        continue
+                    for item in volume[key].get("items", []):
+                        if item["key"] not in defined[kind][ref]:
+                            problems.append(f"{label}: {kind} {ref} has no key {item['key']}")
+                claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+                if claim is not None and claim not in claims:
+                    problems.append(f"{label}: claim {claim} is not defined")
+    assert problems == []
