@@ -1,5 +1,7 @@
-"""leases: named leases with an expiry, so that two daemons never run the same job
-(SQLite; PostgreSQL uses advisory locks and leaves the table empty)
+"""leases
+
+Named leases with an expiry, so that two daemons never run the same job (SQLite;
+PostgreSQL uses advisory locks and leaves the table empty).
 
 Revision ID: 0003
 Revises: 0001
