@@ -7,6 +7,12 @@ Precedence, highest first: explicit overrides (CLI flags) > environment > file >
 * Top-level keys map to ``FACTORY_<KEY>`` (``FACTORY_DB_URL``); section keys to
   ``FACTORY_<SECTION>__<KEY>`` (``FACTORY_EVALUATION__COST_BPS=10``).
 * Unknown keys are rejected with the file, the section and a "did you mean" hint.
+* Secrets from files (the convention of the official postgres image): for every variable
+  above, ``FACTORY_<NAME>_FILE=/run/secrets/...`` reads the value from that file instead
+  (``FACTORY_DB_URL_FILE``, ``FACTORY_API__TOKEN_FILE``); trailing newlines are dropped.
+  Setting both ``FACTORY_X`` and ``FACTORY_X_FILE``, a missing, unreadable or empty file,
+  or ``_FILE`` on a name that is not a setting is an error naming the variable and file.
+  `env_variables` lists every accepted name, derived from the model.
 
 Relative paths (database file, artifacts, outputs, cache) are relative to the working
 directory.
@@ -26,12 +32,20 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from rating.health import HealthPolicy
 from rating.policy import RatingPolicy
 
 CONFIG_ENV = "FACTORY_CONFIG"
+ENV_PREFIX = "FACTORY_"
+SECTION_DELIMITER = "__"
+FILE_SUFFIX = "_FILE"
 DEFAULT_CONFIG_FILE = "factory.toml"
 
 
@@ -319,7 +333,10 @@ class Settings(BaseSettings):
     """All settings. Build with `load_settings`, not directly."""
 
     model_config = SettingsConfigDict(
-        env_prefix="FACTORY_", env_nested_delimiter="__", extra="forbid", frozen=True
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=SECTION_DELIMITER,
+        extra="forbid",
+        frozen=True,
     )
 
     db_url: str = Field("sqlite:///factory.db", description="SQLAlchemy URL of the database")
@@ -358,7 +375,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         if not _USE_ENV.get():
             return (init_settings, _FileSource(settings_cls))
-        return (init_settings, env_settings, _FileSource(settings_cls))
+        return (init_settings, _EnvSource(settings_cls), _FileSource(settings_cls))
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with dotted-key overrides applied and validated, e.g.
@@ -391,6 +408,88 @@ class _FileSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return dict(_FILE_DATA.get())
+
+
+def setting_variables() -> frozenset[str]:
+    """The ``FACTORY_*`` variables that carry a setting, derived from the `Settings` model:
+    ``FACTORY_<KEY>`` for every top-level key (a section as a JSON object, as
+    pydantic-settings accepts it) and ``FACTORY_<SECTION>__<KEY>`` for every key of a
+    section."""
+    names: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        names.add(f"{ENV_PREFIX}{name}".upper())
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names.update(
+                f"{ENV_PREFIX}{name}{SECTION_DELIMITER}{key}".upper()
+                for key in annotation.model_fields
+            )
+    return frozenset(names)
+
+
+def env_variables() -> frozenset[str]:
+    """Every environment variable the factory reads: `setting_variables`, the
+    ``..._FILE`` twin of each, and ``FACTORY_CONFIG`` (the settings file)."""
+    settings = setting_variables()
+    return settings | {n + FILE_SUFFIX for n in settings} | {CONFIG_ENV}
+
+
+def secret_file_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """``{FACTORY_X: contents}`` for every ``FACTORY_X_FILE`` in ``environ`` (names
+    upper-cased; the file's trailing newlines dropped, as ``$(< file)`` does in the
+    official postgres image's entry point). Raises `SettingsError` naming the variable and
+    the file when the file is missing, unreadable, not UTF-8 or empty, when ``FACTORY_X``
+    is set too, or when ``FACTORY_X`` is not a setting (a misspelt secret variable would
+    otherwise fall back to a default silently, e.g. the SQLite database)."""
+    known = setting_variables()
+    present = {k.upper() for k in environ}
+    values: dict[str, str] = {}
+    for var, path in environ.items():
+        upper = var.upper()
+        if not (upper.startswith(ENV_PREFIX) and upper.endswith(FILE_SUFFIX)):
+            continue
+        target = upper[: -len(FILE_SUFFIX)]
+        if target not in known:
+            close = difflib.get_close_matches(target, sorted(known), n=1)
+            hint = f" (did you mean {close[0]}{FILE_SUFFIX}?)" if close else ""
+            raise SettingsError(
+                f"{var}={path}: {target} is not a setting, so the file has nowhere to go{hint}"
+            )
+        if target in present:
+            raise SettingsError(
+                f"both {target} and {var} are set: give the value either directly or in a file"
+            )
+        if not path:
+            raise SettingsError(f"{var} is empty: it must name a file")
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SettingsError(f"{var}: file {path} does not exist") from None
+        except UnicodeDecodeError as exc:
+            raise SettingsError(f"{var}: file {path} is not UTF-8 text ({exc.reason})") from None
+        except OSError as exc:
+            raise SettingsError(f"{var}: cannot read file {path}: {exc.strerror or exc}") from None
+        value = text.rstrip("\r\n")
+        if not value.strip():
+            raise SettingsError(f"{var}: file {path} is empty")
+        values[target] = value
+    return values
+
+
+class _EnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, plus ``FACTORY_X`` read from the file that
+    ``FACTORY_X_FILE`` names. The merged variables go through the stock parsing, so a
+    value from a file behaves exactly like the same value in the environment (JSON for
+    lists and sections, ``__`` for section keys)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        env = dict(super()._load_env_vars())
+        files = secret_file_values(os.environ)
+        fold = str if self.case_sensitive else str.lower
+        for target in files:
+            env.pop(fold(target + FILE_SUFFIX), None)
+        env.update({fold(name): value for name, value in files.items()})
+        return env
 
 
 # Off while validating the file alone or an already-resolved dict: pydantic-settings
@@ -450,9 +549,20 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         with _file_data(data):
             settings = Settings()
     except ValidationError as exc:
-        raise SettingsError(_describe(exc, "FACTORY_* environment variables")) from None
+        raise SettingsError(_describe(exc, _environment_label())) from None
     dotted = {k: v for k, v in overrides.items() if v is not None}
     return settings.with_overrides(**dotted) if dotted else settings
+
+
+def _environment_label() -> str:
+    files = sorted(
+        k.upper()
+        for k in os.environ
+        if k.upper().startswith(ENV_PREFIX) and k.upper().endswith(FILE_SUFFIX)
+    )
+    if not files:
+        return "FACTORY_* environment variables"
+    return f"FACTORY_* environment variables (or the files named by {', '.join(files)})"
 
 
 def _describe(exc: ValidationError, source: str) -> str:

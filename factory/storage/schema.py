@@ -290,3 +290,17 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (UniqueConstraint("job", "time_key"),)
+
+
+class LeaseRow(Base):
+    """A named lease held by one process until ``expires_at`` (naive UTC): SQLite's
+    stand-in for PostgreSQL's advisory locks (see `factory.storage.lease`). ``token`` is
+    new for every acquisition, so a holder whose lease expired and was taken over cannot
+    renew or release the new holder's lease."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    token: Mapped[str] = mapped_column(String(32))
+    acquired_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
