@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,10 +18,13 @@ from pathlib import Path
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from factory import catalog
 from factory.app import App
+from factory.book.benchmark import universe_returns
+from factory.data.market import MarketData
 from factory.portfolio import TargetPortfolio, target_weights
 from factory.storage import decisions
-from factory.storage.bars import last_bar_ts
+from factory.storage.bars import last_bar_ts, load_market_data
 from factory.storage.results import (
     artifacts_for,
     compute_costs,
@@ -29,6 +33,8 @@ from factory.storage.results import (
     load_configs,
     load_returns,
     mark_pruned,
+    trial_counts,
+    tuning_trials,
 )
 from features.cache import FeatureCache
 from rating.engine import Ratings, rate
@@ -52,12 +58,28 @@ class NothingToDo(RuntimeError):
 
 
 # -- rate ----------------------------------------------------------------------------------
-def compute_ratings(app: App) -> Ratings:
-    """Rate every evaluated config from the stored returns (failed ones included, as failed)."""
+@dataclass(frozen=True)
+class RatingInputs:
+    """What a rating needs beyond the stored returns: the market data (for the
+    benchmark) and the planned config ids (for the multiple-testing population). Both
+    are loaded/expanded from the database and settings when not given."""
+
+    data: MarketData | None = None
+    planned: Sequence[str] | None = None
+
+
+def compute_ratings(app: App, inputs: RatingInputs | None = None) -> Ratings:
+    """Rate every evaluated config from the stored returns (failed ones included, as
+    failed), deflating by the whole population tried and, with ``[rating] benchmark =
+    "universe"``, net of the equal-weight universe."""
+    inputs = inputs or RatingInputs()
     db = app.db
+    settings = app.settings
+    params = catalog.eval_params(settings)
     returns = load_returns(db, "net_return")
     states = evaluation_states(db)
-    failed = sorted(cid for cid, st in states.items() if st.status == "failed")
+    current = {cid: st for cid, st in states.items() if st.eval_key == params.key}
+    failed = sorted(cid for cid, st in current.items() if st.status == "failed")
     if returns.empty and not failed:
         raise NothingToDo("no evaluated configs yet: run `factory evaluate` first")
     for cid in failed:
@@ -65,16 +87,40 @@ def compute_ratings(app: App) -> Ratings:
             returns[cid] = float("nan")
     turnover = load_returns(db, "turnover").reindex(index=returns.index, columns=returns.columns)
     cycle = decisions.latest_cycle(db)
+    data = inputs.data
+    if data is None:
+        data = load_market_data(db, assets=settings.data.assets or None)
+    planned = inputs.planned
+    if planned is None:
+        planned = [c.config_id for c in catalog.plan(settings, catalog.profile(data)).configs]
+    tried = trial_counts(db, params.key)
+    extra = {
+        "pending": len(set(planned) - set(current)),
+        "earlier_settings": tried.earlier,
+        "tuning": tuning_trials(db),
+    }
+    policy = settings.rating.policy()
+    benchmark = None
+    if policy.benchmark == "universe":
+        panel = data.panel()
+        benchmark = universe_returns(
+            panel["close"],
+            open_=panel["open"] if "open" in panel else None,
+            execution=params.execution,
+            max_gap=params.max_gap_bars,
+        )
     # One BLAS thread: the correlation matrices are small and multi-threaded BLAS degrades
     # badly when the cores are busy with evaluations (measured in bench/rating.py).
     with threadpool_limits(limits=1):
         return rate(
             returns,
-            policy=app.settings.rating.policy(),
+            policy=policy,
             active=cycle.active if cycle else (),
             compute_cost=compute_costs(states),
             turnover=turnover,
             failed=failed,
+            benchmark=benchmark,
+            extra_trials=extra,
         )
 
 
@@ -84,7 +130,13 @@ class RateOutcome:
     reused: bool
 
 
-def rate_job(app: App, *, force: bool = False, time_key: str | None = None) -> RateOutcome:
+def rate_job(
+    app: App,
+    *,
+    force: bool = False,
+    time_key: str | None = None,
+    inputs: RatingInputs | None = None,
+) -> RateOutcome:
     now = app.now()
     key = time_key or snapshot_key(now)
     existing = decisions.snapshot_by_key(app.db, key)
@@ -95,7 +147,7 @@ def rate_job(app: App, *, force: bool = False, time_key: str | None = None) -> R
             f"snapshot {key} is the basis of a promotion cycle and is kept as its record; "
             "the next snapshot can be taken in the next 5-minute slot"
         )
-    ratings = compute_ratings(app)
+    ratings = compute_ratings(app, inputs)
     decisions.save_snapshot(app.db, ratings, time_key=key, at=now)
     decisions.record_run(
         app.db, "rate", key, status="done", at=now, detail=f"{len(ratings.table)} configs"
@@ -114,7 +166,9 @@ class PromoteOutcome:
     result: PromotionCycle | None = None
 
 
-def promote_job(app: App, *, time_key: str | None = None) -> PromoteOutcome:
+def promote_job(
+    app: App, *, time_key: str | None = None, inputs: RatingInputs | None = None
+) -> PromoteOutcome:
     """Today's cycle. Cycles are never rewritten: a second call for the same UTC day
     returns the first one's decisions."""
     now = app.now()
@@ -123,7 +177,7 @@ def promote_job(app: App, *, time_key: str | None = None) -> PromoteOutcome:
     existing = decisions.cycle_by_key(db, key)
     if existing is not None:
         return PromoteOutcome(existing, decisions.cycle_decisions(db, existing.id), reused=True)
-    ratings = compute_ratings(app)
+    ratings = compute_ratings(app, inputs)
     snapshot_id = decisions.save_snapshot(db, ratings, time_key=snapshot_key(now), at=now)
     cycle = decide_promotions(ratings, decisions.incumbents(db), now, app.settings.rating.policy())
     cycle_id = decisions.save_cycle(db, cycle, time_key=key, snapshot_id=snapshot_id)

@@ -38,6 +38,7 @@ from factory.data.market import MarketData
 from factory.jobs import (
     NothingToDo,
     PruneOutcome,
+    RatingInputs,
     cycle_key,
     promote_job,
     prune_job,
@@ -133,6 +134,8 @@ def tick(
         "prune": cycle_key(now),
     }
 
+    inputs = RatingInputs(data=data, planned=[c.config_id for c in configs])
+
     def finished(job: str, key: str) -> bool:
         return decisions.run_status(app.db, job, key) == "done"
 
@@ -140,8 +143,10 @@ def tick(
         "evaluate": lambda: _evaluate(app, backend, data, configs, progress),
         # Jobs get the key computed at the start of the tick, so a tick that crosses a
         # 5-minute boundary or midnight records the run under the key it did the work for.
-        "rate": lambda: f"snapshot {rate_job(app, time_key=keys['rate']).snapshot.time_key}",
-        "promote": lambda: promote_job(app, time_key=keys["promote"]).cycle.note,
+        "rate": lambda: (
+            f"snapshot {rate_job(app, time_key=keys['rate'], inputs=inputs).snapshot.time_key}"
+        ),
+        "promote": lambda: promote_job(app, time_key=keys["promote"], inputs=inputs).cycle.note,
         "rebalance": lambda: f"gross {rebalance_job(app).rebalance.gross:.3f}",
         "prune": lambda: _pruned(prune_job(app)),
     }

@@ -350,6 +350,11 @@ def trial_counts(db: Database, eval_key: str) -> TrialCounts:
     return TrialCounts(current, failed, earlier)
 
 
+def tuning_trials(db: Database) -> int:
+    """Trials run by hyperparameter studies (`factory tune`); 0 until one has run."""
+    return 0
+
+
 def load_configs(db: Database, ids: Sequence[str] | None = None) -> pd.DataFrame:
     t = Config.__table__
     stmt = select(t)
