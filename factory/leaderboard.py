@@ -22,6 +22,8 @@ COLUMNS = (
     "params",
     "status",
     "sharpe_all",
+    "sharpe_raw",
+    "beta",
     "sharpe_90",
     "max_drawdown",
     "win_rate",
@@ -31,6 +33,26 @@ COLUMNS = (
     "gate",
     "n_obs",
 )
+
+
+def population_caption(snapshot: decisions.SnapshotInfo) -> str:
+    """What the DSR is deflated by and what the metrics are measured against, in words."""
+    summary = snapshot.summary
+    parts = []
+    if summary.get("population"):
+        parts.append(f"DSR deflated by {summary['population']}")
+    if summary.get("benchmark") == "universe":
+        parts.append("metrics net of the beta-matched equal-weight universe")
+    pbo = snapshot.pbo
+    if pbo is not None:
+        warn = summary.get("pbo_warning")
+        parts.append(
+            f"pool PBO {pbo:.2f}"
+            + (" (WARNING: the best in-sample config is likely to underperform)" if warn else "")
+        )
+    if summary.get("notes"):
+        parts.append(str(summary["notes"]))
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -235,8 +235,14 @@ def _exclusion(
             "family restriction",
             f"{spec.name} reads only {', '.join(allowed)} ({spec.input} input)",
         )
-    if spec.input == "series" and config.feature_selection != "none":
-        return "family restriction", "feature selection does not apply to series models"
+    if spec.input in ("series", "panel") and config.feature_selection != "none":
+        return "family restriction", f"feature selection does not apply to {spec.input} models"
+    if spec.tags.lookbacks is not None and config.lookback not in spec.tags.lookbacks:
+        return (
+            "family restriction",
+            f"{spec.name} is expanded only with lookbacks {', '.join(map(str, spec.tags.lookbacks))}"
+            f" ({spec.tags.lookback_use or 'see its docstring'})",
+        )
     if data is not None:
         missing = fs.missing(sorted(data.columns))
         if missing:

@@ -376,7 +376,7 @@ def leaderboard(
 ) -> None:
     """The latest rating snapshot: rank, metrics, deflated Sharpe, eligibility, status."""
     from factory.cli import make_app
-    from factory.leaderboard import COLUMNS, leaderboard, short_params
+    from factory.leaderboard import COLUMNS, leaderboard, population_caption, short_params
 
     a = make_app(ctx)
     lb = leaderboard(a.db)
@@ -404,7 +404,8 @@ def leaderboard(
     s = lb.snapshot
     caption = (
         f"snapshot {s.time_key}, as of {fmt(s.as_of)}; {s.n_configs} configs, effective trials "
-        f"{fmt(s.n_trials_effective, '.1f')}, PBO {fmt(s.pbo, '.2f')}. Sharpe annualised; DSR = P(true Sharpe > 0) after deflating for trials."
+        f"{fmt(s.n_trials_effective, '.1f')}. {population_caption(s)}. Sharpe annualised "
+        "(sharpe_raw: before removing beta); DSR = P(true Sharpe > 0) after deflating for trials."
     )
     print_table(
         table,
@@ -413,6 +414,8 @@ def leaderboard(
             "rank": "d",
             "lookback": "d",
             "sharpe_all": "+.2f",
+            "sharpe_raw": "+.2f",
+            "beta": "+.2f",
             "sharpe_90": "+.2f",
             "max_drawdown": ".1%",
             "win_rate": ".1%",

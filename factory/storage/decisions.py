@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +55,7 @@ def save_snapshot(db: Database, ratings: Ratings, *, time_key: str, at: datetime
         "n_trials_effective": _clean(summary["n_trials_effective"]),
         "sr_variance": _clean(summary["sr_variance"]),
         "pbo": _clean(summary["pbo"]),
+        "summary": json.dumps({k: _clean(v) for k, v in summary.items()}, sort_keys=True),
     }
     with db.begin() as conn:
         t = table("rating_snapshots")
@@ -122,6 +123,7 @@ class SnapshotInfo:
     n_trials_effective: float | None
     sr_variance: float | None
     pbo: float | None
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 def latest_snapshot(db: Database) -> SnapshotInfo | None:
@@ -148,6 +150,7 @@ def _snapshot(db: Database, stmt: Any) -> SnapshotInfo | None:
             row.n_trials_effective,
             row.sr_variance,
             row.pbo,
+            json.loads(row.summary) if row.summary else {},
         )
 
 

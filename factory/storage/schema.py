@@ -220,6 +220,8 @@ class RatingSnapshot(Base):
     n_trials_effective: Mapped[float | None] = mapped_column(Double, nullable=True)
     sr_variance: Mapped[float | None] = mapped_column(Double, nullable=True)
     pbo: Mapped[float | None] = mapped_column(Double, nullable=True)
+    # The population behind the DSR, the benchmark, PBO warning... (`Ratings.summary`).
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Rating(Base):

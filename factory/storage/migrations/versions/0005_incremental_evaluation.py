@@ -1,4 +1,4 @@
-"""incremental evaluation state, trials, settings history, events, lineage
+"""incremental evaluation state, trials, settings history, events, lineage, rating summary
 
 Revision ID: 0005
 Revises: 0001
@@ -30,6 +30,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("next_retry_at", sa.DateTime(), nullable=True))
     with op.batch_alter_table("config_returns") as batch:
         batch.add_column(sa.Column("cost", sa.Double(), nullable=True))
+    with op.batch_alter_table("rating_snapshots") as batch:
+        batch.add_column(sa.Column("summary", sa.Text(), nullable=True))
     with op.batch_alter_table("artifacts") as batch:
         batch.drop_constraint("uq_artifacts_config_id", type_="unique")
         batch.add_column(sa.Column("eval_key", sa.String(length=32), nullable=True))
@@ -82,6 +84,8 @@ def downgrade() -> None:
         batch.drop_constraint("uq_artifacts_uri", type_="unique")
         batch.drop_column("eval_key")
         batch.create_unique_constraint("uq_artifacts_config_id", ["config_id", "trained_at"])
+    with op.batch_alter_table("rating_snapshots") as batch:
+        batch.drop_column("summary")
     with op.batch_alter_table("config_returns") as batch:
         batch.drop_column("cost")
     with op.batch_alter_table("evaluations") as batch:
