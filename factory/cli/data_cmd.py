@@ -77,7 +77,11 @@ def synth(
     bars: Annotated[int, typer.Option(min=2, help="bars per asset")] = 2520,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     signal: Annotated[
-        str, typer.Option(help="none: no predictability; planted: a known, learnable signal")
+        str,
+        typer.Option(
+            help="none: no predictability; planted: a known, learnable signal; "
+            "drift: no predictability but a 15%/year market drift"
+        ),
     ] = "none",
     extras: Annotated[str, typer.Option(help="comma list of book, sentiment, onchain")] = "",
     start: Annotated[str, typer.Option(help="first bar date")] = "2010-01-04",
@@ -94,8 +98,8 @@ def synth(
     """Generate a seeded synthetic universe and store it (through the same validation)."""
     from factory.cli import make_app
 
-    if signal not in ("none", "planted"):
-        raise typer.BadParameter("--signal must be none or planted")
+    if signal not in ("none", "planted", "drift"):
+        raise typer.BadParameter("--signal must be none, planted or drift")
     extra = tuple(e.strip() for e in extras.split(",") if e.strip())
     allowed = ("sentiment", "onchain") if attach else ("book", "sentiment", "onchain")
     bad = sorted(set(extra) - set(allowed))

@@ -9,7 +9,10 @@ Returns follow a one-factor model with GARCH(1,1) volatility clustering per asse
 ``signal="none"``: ``phi = 0`` — nothing is predictable; an honest evaluation finds no
 skill out of sample. ``signal="planted"``: ``phi = -0.2`` — one-bar mean reversion, a
 known, learnable signal that every model family can find (an AR model directly, trees
-and nets through the last return feature). Prices are ``100 * cumprod(1 + r)``; opens,
+and nets through the last return feature). ``signal="drift"``: ``phi = 0`` and the market
+factor drifts up by ``DRIFT_ANNUAL`` (15 %) a year — nothing is predictable, but a model
+that learns the training drift stays long and looks skilled against zero; the rating's
+benchmark must see through it. Prices are ``100 * cumprod(1 + r)``; opens,
 highs and lows are drawn around them so that every bar is valid; volume rises with
 ``|r| / sigma``. Optional extras: top-of-book sizes (``book``), a daily sentiment score
 (``sentiment``; contemporaneous, not predictive) and on-chain metrics (``onchain``).
@@ -24,7 +27,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-Signal = Literal["none", "planted"]
+Signal = Literal["none", "planted", "drift"]
+SIGNALS: tuple[Signal, ...] = ("none", "planted", "drift")
+DRIFT_ANNUAL = 0.15
 EXTRAS = ("book", "sentiment", "onchain")
 PLANTED_PHI = -0.2
 
@@ -50,8 +55,8 @@ def synth_universe(
     """Generate ``n_assets`` x ``n_bars`` business-day bars, deterministic in ``seed``."""
     if n_assets < 1 or n_bars < 2:
         raise ValueError("need at least 1 asset and 2 bars")
-    if signal not in ("none", "planted"):
-        raise ValueError(f"signal must be 'none' or 'planted', got {signal!r}")
+    if signal not in SIGNALS:
+        raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
     unknown = set(extras) - set(EXTRAS)
     if unknown:
         raise ValueError(f"unknown extras {sorted(unknown)}; choose from {EXTRAS}")
@@ -68,6 +73,8 @@ def synth_universe(
     omega = target_idio**2 * (1 - alpha - gamma)
     z = rng().standard_normal((T, N))
     m = rng().standard_normal(T) * sigma_m
+    if signal == "drift":
+        m = m + np.log1p(DRIFT_ANNUAL) / 252
     h = np.empty((T, N))
     e = np.empty((T, N))
     r = np.empty((T, N))
