@@ -1,0 +1,121 @@
+"""A factory database with evaluated, rated, promoted and rebalanced configs, built once
+per test session and cloned into each test's database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, delete, insert, select
+
+from factory import catalog
+from factory.app import App
+from factory.clock import FakeClock
+from factory.data.importer import import_frame
+from factory.data.synth import synth_universe
+from factory.jobs import promote_job, rate_job, rebalance_job
+from factory.settings import load_settings
+from factory.storage.bars import load_market_data
+from factory.storage.database import Database
+from factory.storage.schema import Base
+from scheduler.backends import SerialBackend
+from scheduler.sweep import run_sweep
+from tests.factory.helpers import SMALL_PLAN, make_test_app
+
+# 2 architectures (a pooled tree model, a per-asset series model) x 2 feature sets
+# (ohlcv, momentum: 126 bars of warm-up) x lookback 8 = 4 configs on 4 assets x 520 bars.
+PLAN: dict[str, Any] = {
+    "plan.architectures": ["lightgbm", "arima"],
+    "evaluation.retrain_every": 150,
+    "rating.min_track_record": 60,
+    "rating.dsr_threshold": 0.0,
+    "rating.dsr_exit_threshold": 0.0,
+    "rating.min_active": 1,
+    "rating.max_active": 4,
+    "rating.top_k": 3,
+    "rating.compute_pbo": False,
+}
+ASSETS = 4
+NOW = datetime(2026, 3, 2, 21, 0)  # the golden build's clock (make_test_app)
+BARS = 520
+
+
+@dataclass(frozen=True)
+class Golden:
+    root: Path  # holds factory.db (SQLite) and artifacts/
+    db_path: Path
+    artifacts: Path
+    active: tuple[str, ...]
+
+
+def build_golden(root: Path) -> Golden:
+    app = make_test_app(root, None, **PLAN)
+    u = synth_universe(ASSETS, BARS, seed=3, signal="planted")
+    import_frame(app.db, u.bars, kind="bars", source="synth", at=app.now())
+    data = load_market_data(app.db)
+    configs = catalog.plan(app.settings, catalog.profile(data)).configs
+    report = run_sweep(
+        app.db, app.settings, data, configs, SerialBackend(), app.clock, progress=False
+    )
+    assert report.failed == 0 and report.evaluated == len(configs) >= 3, report
+    rate_job(app)
+    cycle = promote_job(app)
+    rebalance_job(app)
+    app.close()
+    return Golden(root, root / "factory.db", root / "artifacts", cycle.cycle.active)
+
+
+def clone_into(golden: Golden, url: str) -> None:
+    """Copy the golden database into ``url`` (an empty SQLite file path or PostgreSQL
+    schema); the artifacts stay where they are (the store root is a setting)."""
+    if url.startswith("sqlite:///"):
+        target = Path(url.removeprefix("sqlite:///"))
+        src = sqlite3.connect(golden.db_path)
+        dst = sqlite3.connect(target)
+        with dst:
+            src.backup(dst)
+        src.close()
+        dst.close()
+        return
+    Database(url).dispose()  # create the schema by migration
+    source = create_engine(f"sqlite:///{golden.db_path}")
+    target_db = Database(url)
+    with source.connect() as src, target_db.begin() as dst:
+        for tbl in reversed(Base.metadata.sorted_tables):
+            dst.execute(delete(tbl))
+        for tbl in Base.metadata.sorted_tables:
+            rows = [dict(r._mapping) for r in src.execute(select(tbl))]
+            if rows:
+                dst.execute(insert(tbl), rows)
+        if dst.dialect.name == "postgresql":  # move serial sequences past copied ids
+            for tbl in Base.metadata.sorted_tables:
+                if "id" in tbl.c and tbl.c.id.autoincrement is True:
+                    dst.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('{tbl.name}', 'id'), "
+                        f"COALESCE((SELECT MAX(id) FROM {tbl.name}), 0) + 1, false)"
+                    )
+    source.dispose()
+    target_db.dispose()
+
+
+def serving_app(golden: Golden, url: str, tmp: Path, **overrides: Any) -> App:
+    """An App on a clone of the golden database, sharing its artifacts."""
+    clone_into(golden, url)
+    settings = load_settings(
+        None,
+        db_url=url,
+        artifacts=str(golden.artifacts),
+        output_dir=str(tmp / "out"),
+        cache_dir=str(tmp / "cache"),
+        **{**SMALL_PLAN, **PLAN, **overrides},
+    )
+    return App(settings, clock=FakeClock(NOW))
+
+
+def copy_artifacts(golden: Golden, to: Path) -> Path:
+    shutil.copytree(golden.artifacts, to)
+    return to
