@@ -171,7 +171,7 @@ class Predictor:
         frames = self._features(data, {c.fs.name: c.fs for c in candidates})
         bar_ts = pd.Timestamp(data.timestamps[-1]).to_pydatetime()
         served = []
-        shortfalls: list[str] = []
+        shortfalls: list[_Shortfall] = []
         for c in candidates:
             frame = frames[c.fs.name]
             shortfalls += _shortfalls(c, frame, data)
@@ -181,7 +181,7 @@ class Predictor:
                 sig = last_bar_signals(c.loaded.pipeline, frame)
             served.append((c, sig))
         if shortfalls:
-            raise PredictError("too few bars: " + "; ".join(dict.fromkeys(shortfalls)))
+            raise PredictError(_describe(shortfalls, pd.Timestamp(bar_ts)))
         request_id = uuid.uuid4().hex
         records = [
             PredictionRecord(
@@ -276,10 +276,26 @@ class Predictor:
         return frames
 
 
-def _shortfalls(c: _Candidate, frame: FeatureFrame, data: MarketData) -> list[str]:
-    """Why assets that this config should have a view on have no complete window at the
-    last bar, with the number of bars needed. Raises `PredictError` for a missing
-    feature (naming it)."""
+@dataclass(frozen=True)
+class _Shortfall:
+    """An asset a config should have a view on but has no complete window for."""
+
+    asset: str
+    have: int  # bars of the asset in the request
+    config_id: str
+    lookback: int
+    feature_set: str
+    warmup: int | None  # None: the asset has no bar at the last timestamp, or unknown
+    at_last_bar: bool = True
+
+    @property
+    def need(self) -> int | None:
+        return None if self.warmup is None else self.warmup + self.lookback
+
+
+def _shortfalls(c: _Candidate, frame: FeatureFrame, data: MarketData) -> list[_Shortfall]:
+    """Assets this config should have a view on but that lack a complete window at the
+    last bar. Raises `PredictError` for a missing feature (naming it)."""
     pipe = c.loaded.pipeline
     try:
         values = aligned_values(pipe, frame)
@@ -293,25 +309,54 @@ def _shortfalls(c: _Candidate, frame: FeatureFrame, data: MarketData) -> list[st
     T = finite.shape[0]
     covered = None if POOLED in pipe.models else set(pipe.models)
     counts = data.bars.groupby(level="asset").size()
-    last_ts = data.timestamps[-1]
+    close = data.panel()["close"]
     out = []
     for n, asset in enumerate(frame.assets):
         if covered is not None and asset not in covered:
             continue  # a per-asset config has no model for it: no view, not an error
         if T >= L and finite[T - L :, n].all():
             continue
-        if not np.isfinite(data.panel()["close"][asset].to_numpy(dtype=float)[-1]):
-            out.append(f"asset {asset!r} has no bar at the last timestamp {last_ts:%Y-%m-%d %H:%M}")
-            continue
-        warmup = feature_warmup(c.fs, tuple(pipe.preprocessor.names))
-        have = int(counts.get(asset, 0))
-        if warmup is None:
-            need = f"more than {PROBE_BARS + L - 1}"
-        else:
-            need = f"at least {warmup + L}"
         out.append(
-            f"asset {asset!r} has {have} bars; config {c.config_id} reads {L}-bar windows of "
-            f"{c.fs.name!r} features, which need {warmup if warmup is not None else 'many'} "
-            f"bars of warm-up: send {need} bars"
+            _Shortfall(
+                asset=asset,
+                have=int(counts.get(asset, 0)),
+                config_id=c.config_id,
+                lookback=L,
+                feature_set=c.fs.name,
+                warmup=feature_warmup(c.fs, tuple(pipe.preprocessor.names)),
+                at_last_bar=bool(np.isfinite(close[asset].to_numpy(dtype=float)[-1])),
+            )
         )
     return out
+
+
+def _describe(shortfalls: Sequence[_Shortfall], last_ts: pd.Timestamp) -> str:
+    """One message: the largest requirement first, then which assets fall short."""
+    parts = []
+    absent = sorted({s.asset for s in shortfalls if not s.at_last_bar})
+    if absent:
+        parts.append(
+            f"no bar at the last timestamp {last_ts:%Y-%m-%d %H:%M} for "
+            + ", ".join(repr(a) for a in absent)
+        )
+    short = [s for s in shortfalls if s.at_last_bar]
+    if short:
+        known = [s for s in short if s.need is not None]
+        if known:
+            worst = max(known, key=lambda s: s.need or 0)
+            parts.append(
+                f"send at least {worst.need} bars per asset: config {worst.config_id} reads "
+                f"{worst.lookback}-bar windows of {worst.feature_set!r} features, which need "
+                f"{worst.warmup} bars of warm-up"
+            )
+        else:
+            worst = short[0]
+            parts.append(
+                f"send more than {PROBE_BARS + worst.lookback - 1} bars per asset: config "
+                f"{worst.config_id}'s {worst.feature_set!r} features need a long warm-up"
+            )
+        have = {s.asset: s.have for s in short}
+        parts.append(
+            "too short: " + ", ".join(f"{a!r} ({n} bars)" for a, n in sorted(have.items()))
+        )
+    return "too few bars: " + "; ".join(parts)

@@ -108,10 +108,9 @@ def serving_app(golden: Golden, url: str, tmp: Path, **overrides: Any) -> App:
     settings = load_settings(
         None,
         db_url=url,
-        artifacts=str(golden.artifacts),
         output_dir=str(tmp / "out"),
         cache_dir=str(tmp / "cache"),
-        **{**SMALL_PLAN, **PLAN, **overrides},
+        **{**SMALL_PLAN, **PLAN, "artifacts": str(golden.artifacts), **overrides},
     )
     return App(settings, clock=FakeClock(NOW))
 
