@@ -118,3 +118,53 @@ def serving_app(golden: Golden, url: str, tmp: Path, **overrides: Any) -> App:
 def copy_artifacts(golden: Golden, to: Path) -> Path:
     shutil.copytree(golden.artifacts, to)
     return to
+
+
+HOSTILE_ASSET = "<script>alert(1)</script>"
+HOSTILE_FEATURE = "<img src=x onerror=alert(2)>"
+HOSTILE_ARCH = '"><svg onload=alert(3)>'
+
+
+def inject_hostile(db: Database, config_id: str) -> None:
+    """Hostile names where user-supplied strings reach the pages: an asset in the newest
+    rebalance, a feature name in the config's newest artifact schema and its
+    architecture name (none of them can pass the import or registry rules; this writes
+    them straight into the tables, as a compromised or buggy writer could)."""
+    import json
+
+    import pandas as pd
+    from sqlalchemy import update
+
+    from factory.storage import decisions
+    from factory.storage.results import artifacts_for
+    from factory.storage.schema import Artifact, Config
+
+    latest = decisions.latest_rebalance(db)
+    assert latest is not None
+    weights = pd.Series({**latest.weights, HOSTILE_ASSET: 0.05})
+    decisions.save_rebalance(
+        db,
+        time_key="2099-01-01",
+        bar_ts=datetime(2099, 1, 1),
+        at=latest.at,
+        cycle_id=None,
+        n_active=latest.n_active,
+        weights=weights,
+        gross=float(weights.abs().sum()),
+        note=f"note about {HOSTILE_ASSET}",
+        export_path=None,
+    )
+    art = artifacts_for(db, config_id)[-1]
+    schema = json.loads(art.feature_schema)
+    schema["features"] = [*schema["features"], HOSTILE_FEATURE]
+    with db.begin() as conn:
+        conn.execute(
+            update(Artifact.__table__)
+            .where(Artifact.__table__.c.id == art.id)
+            .values(feature_schema=json.dumps(schema))
+        )
+        conn.execute(
+            update(Config.__table__)
+            .where(Config.__table__.c.config_id == config_id)
+            .values(architecture=HOSTILE_ARCH)
+        )
