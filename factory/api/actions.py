@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from factory.api import views
 from factory.api.inference import NoLiveSet, PredictError, Predictor
-from factory.api.models import ErrorOut, JobOut, PredictOut, PredictRequest
+from factory.api.models import ErrorOut, JobOut, PredictOut, PredictRequest, UnprocessableOut
 from factory.api.routes import factory_app
 from factory.api.security import require_token
 from factory.data.errors import DataValidationError
@@ -101,7 +101,9 @@ def predictor(request: Request) -> Predictor:
     response_model=PredictOut,
     tags=["inference"],
     responses={
+        400: {"model": ErrorOut, "description": "the body cannot be read (not UTF-8 JSON)"},
         409: {"model": ErrorOut, "description": "nothing to serve (the live set is empty)"},
+        422: {"model": UnprocessableOut, "description": "the bars cannot be served (says why)"},
         413: {"model": ErrorOut, "description": "body larger than [api] max_body_bytes"},
     },
     summary="Signals of the live set (and their ensemble) for the last bar of the bars sent",

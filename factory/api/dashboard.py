@@ -13,12 +13,13 @@ endpoints (`factory.api.views`), with plotly charts.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, time
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -38,8 +39,11 @@ TEMPLATES = jinja2.Environment(
 
 
 def _fmt(value: Any, spec: str = ".3f") -> str:
+    """Numbers with ``spec``, UTC times as ``2024-05-31`` or ``2024-05-31 21:05``."""
     if value is None:
         return "–"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d}" if value.time() == time() else f"{value:%Y-%m-%d %H:%M}"
     if isinstance(value, float):
         return format(value, spec)
     return str(value)
@@ -109,12 +113,19 @@ def leaderboard_page(request: Request) -> HTMLResponse:
     return render(request, "leaderboard.html", lb=views.leaderboard_out(factory_app(request).db))
 
 
-@router.get("/ui/configs/{config_id}", response_class=HTMLResponse, summary="Dashboard: model card")
+@router.get(
+    "/ui/configs/{config_id}",
+    response_class=HTMLResponse,
+    responses={404: {"description": "unknown config (an HTML page saying so)"}},
+    summary="Dashboard: model card",
+)
 def config_page(request: Request, config_id: str) -> HTMLResponse:
     db = factory_app(request).db
     card = views.model_card(db, config_id)
     if card is None:
-        raise HTTPException(404, f"unknown config {config_id!r}")
+        page = render(request, "missing.html", what=f"config {config_id!r}")
+        page.status_code = 404
+        return page
     returns = load_returns(db, "net_return", ids=[config_id])
     equity = drawdown = None
     if not returns.empty:

@@ -1,6 +1,7 @@
 """Response and request models of the HTTP API (what ``/openapi.json`` documents).
 
-Conventions: timestamps are naive UTC in ISO 8601 (the database convention); numbers
+Conventions: timestamps are UTC in ISO 8601 with the ``Z`` suffix (the database stores
+naive UTC; the API says so explicitly, as RFC 3339 requires); numbers
 that are undefined (a Sharpe ratio of a constant series, ...) are ``null``; signals are
 in [-1, 1]; weights are fractions of capital (sum of |weights| = gross exposure).
 Maps keyed by asset (``{"AAPL": 0.12}``) use the asset names as stored.
@@ -9,10 +10,28 @@ Maps keyed by asset (``{"AAPL": 0.12}``) use the asset names as stored.
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+CONFIG_ID_PATTERN = r"^[0-9a-f]{1,32}$"
+ConfigId = Annotated[str, StringConstraints(pattern=CONFIG_ID_PATTERN, max_length=32)]
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Naive datetimes are UTC (the database convention); aware ones are converted."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class Out(BaseModel):
@@ -26,6 +45,14 @@ class ErrorOut(Out):
     detail: str
 
 
+class UnprocessableOut(Out):
+    """422: either FastAPI's list of schema problems (``[{"loc", "msg", "type"}, ...]``)
+    or one message about the content (bars that break a rule, too few bars, a missing
+    feature)."""
+
+    detail: str | list[dict[str, Any]]
+
+
 # -- health and runs ------------------------------------------------------------------------
 class RunOut(Out):
     """One execution of a job for a time key (table ``runs``)."""
@@ -33,8 +60,8 @@ class RunOut(Out):
     job: str
     time_key: str
     status: str = Field(description="running | done | failed")
-    started_at: datetime
-    finished_at: datetime | None
+    started_at: UtcDateTime
+    finished_at: UtcDateTime | None
     detail: str
     error: str | None
 
@@ -50,9 +77,9 @@ class Health(Out):
         description="ok; degraded = the newest run of some job failed; unavailable = the "
         "database cannot be read (HTTP 503)"
     )
-    now: datetime
+    now: UtcDateTime
     database: DatabaseHealth
-    last_bar: datetime | None = Field(None, description="newest stored bar")
+    last_bar: UtcDateTime | None = Field(None, description="newest stored bar")
     live_set_size: int = 0
     last_cycle: str | None = Field(None, description="time key of the newest promotion cycle")
     last_runs: dict[str, RunOut] = Field(
@@ -66,8 +93,8 @@ class SnapshotOut(Out):
 
     id: int
     time_key: str
-    at: datetime
-    as_of: datetime | None
+    at: UtcDateTime
+    as_of: UtcDateTime | None
     n_configs: int
     n_trials_effective: float | None
     sr_variance: float | None
@@ -117,18 +144,18 @@ class ConfigSummary(Out):
     feature_selection: str
     lookback: int = Field(description="bars in each model input window")
     params: dict[str, Any]
-    created_at: datetime
+    created_at: UtcDateTime
     status: str = Field(description="done | failed | pending (not evaluated yet)")
     active: bool = Field(description="in the live set of the newest promotion cycle")
-    last_ts: datetime | None = Field(None, description="newest bar evaluated")
+    last_ts: UtcDateTime | None = Field(None, description="newest bar evaluated")
 
 
 class ArtifactOut(Out):
     """A fitted model of one walk-forward block (table ``artifacts``)."""
 
-    trained_at: datetime = Field(description="first bar the model predicts")
-    train_start: datetime | None
-    train_end: datetime | None
+    trained_at: UtcDateTime = Field(description="first bar the model predicts")
+    train_start: UtcDateTime | None
+    train_end: UtcDateTime | None
     n_train: int | None = Field(None, description="training samples (bars x assets)")
     uri: str = Field(description="path inside the artifact store")
     sha256: str
@@ -140,12 +167,12 @@ class EvaluationOut(Out):
     status: str = Field(description="done | failed")
     error: str | None
     eval_key: str = Field(description="hash of the walk-forward settings used")
-    first_ts: datetime | None
-    last_ts: datetime | None
-    last_retrain_ts: datetime | None
+    first_ts: UtcDateTime | None
+    last_ts: UtcDateTime | None
+    last_retrain_ts: UtcDateTime | None
     n_retrains: int
     n_predictions: int
-    updated_at: datetime
+    updated_at: UtcDateTime
 
 
 class ComputeCost(Out):
@@ -157,7 +184,7 @@ class ComputeCost(Out):
 
 class RatingPoint(Out):
     time_key: str
-    at: datetime
+    at: UtcDateTime
     rank: int
     score: float | None
     eligible: bool
@@ -168,7 +195,7 @@ class DecisionOut(Out):
     """One promotion decision about one config in one cycle."""
 
     cycle: str = Field(description="time key of the cycle (UTC date)")
-    at: datetime
+    at: UtcDateTime
     config_id: str
     action: str = Field(description="promoted | kept | demoted | skipped")
     rank: int | None
@@ -201,7 +228,7 @@ class ModelCard(Out):
 # -- promotion cycles, active set ----------------------------------------------------------
 class CycleOut(Out):
     time_key: str = Field(description="UTC date of the cycle")
-    at: datetime
+    at: UtcDateTime
     active: list[str] = Field(description="the live set after the cycle, best first")
     note: str
     decisions: list[DecisionOut] = Field(default_factory=list)
@@ -209,14 +236,14 @@ class CycleOut(Out):
 
 class ActiveMember(Out):
     config: ConfigSummary
-    since: datetime | None = Field(None, description="when it was last promoted")
+    since: UtcDateTime | None = Field(None, description="when it was last promoted")
     rank: int | None = Field(None, description="rank in the newest snapshot")
     score: float | None = None
 
 
 class ActiveSetOut(Out):
     cycle: str | None = Field(None, description="time key of the newest promotion cycle")
-    at: datetime | None = None
+    at: UtcDateTime | None = None
     note: str = ""
     configs: list[ActiveMember] = Field(default_factory=list, description="best first")
 
@@ -226,8 +253,8 @@ class RebalanceOut(Out):
     """The target portfolio for one bar date (table ``rebalances``)."""
 
     time_key: str = Field(description="the bar date (YYYY-MM-DD)")
-    bar_ts: datetime
-    at: datetime = Field(description="when it was computed")
+    bar_ts: UtcDateTime
+    at: UtcDateTime = Field(description="when it was computed")
     n_active: int = Field(description="configs that voted")
     gross: float = Field(description="sum of |weights|")
     note: str
@@ -237,13 +264,13 @@ class RebalanceOut(Out):
 
 class ConfigSignals(Out):
     config_id: str
-    ts: datetime = Field(description="bar of the config's newest signal")
+    ts: UtcDateTime = Field(description="bar of the config's newest signal")
     fresh: bool = Field(description="the signal is for the newest stored bar")
     signals: dict[str, float] = Field(description="asset -> signal in [-1, 1]")
 
 
 class SignalsOut(Out):
-    last_bar: datetime | None
+    last_bar: UtcDateTime | None
     configs: list[ConfigSignals]
     ensemble: dict[str, float] = Field(
         description="asset -> equal-weight mean of the fresh signals (configs without a view "
@@ -265,10 +292,10 @@ class JobOut(Out):
 # -- online inference -------------------------------------------------------------------------
 class PredictionOut(Out):
     request_id: str
-    requested_at: datetime
+    requested_at: UtcDateTime
     config_id: str
     asset: str
-    bar_ts: datetime
+    bar_ts: UtcDateTime
     signal: float
     artifact_sha256: str
 
@@ -280,7 +307,7 @@ class ServedConfig(Out):
     feature_set: str
     lookback: int
     artifact_sha256: str
-    trained_at: datetime
+    trained_at: UtcDateTime
     signals: dict[str, float] = Field(description="asset -> signal in [-1, 1] at bar_ts")
 
 
@@ -291,8 +318,8 @@ class SkippedConfig(Out):
 
 class PredictOut(Out):
     request_id: str = Field(description="groups this call's rows in the prediction log")
-    requested_at: datetime
-    bar_ts: datetime = Field(description="the last bar of the request: what the signals are for")
+    requested_at: UtcDateTime
+    bar_ts: UtcDateTime = Field(description="the last bar of the request: what the signals are for")
     configs: list[ServedConfig]
     ensemble: dict[str, float] = Field(
         description="asset -> equal-weight mean over the configs with a view on it"
@@ -351,7 +378,7 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bars: list[BarIn] = Field(min_length=1, max_length=200_000)
-    configs: list[str] | None = Field(
+    configs: list[ConfigId] | None = Field(
         None,
         max_length=100,
         description="config ids to serve instead of the live set (default: the live set)",

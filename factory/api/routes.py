@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from factory.api import views
 from factory.api.models import (
     ActiveSetOut,
+    ConfigId,
     ConfigSummary,
     CycleOut,
     ErrorOut,
@@ -190,7 +191,8 @@ def get_rebalance(request: Request, day: date) -> RebalanceOut:
 def get_signals(
     request: Request,
     config_id: Annotated[
-        list[str] | None, Query(max_length=100, description="configs (default: the live set)")
+        list[ConfigId] | None,
+        Query(max_length=100, description="config ids (default: the live set)"),
     ] = None,
 ) -> SignalsOut:
     return views.signals(factory_app(request).db, config_id)

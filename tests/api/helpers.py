@@ -168,3 +168,10 @@ def inject_hostile(db: Database, config_id: str) -> None:
             .where(Config.__table__.c.config_id == config_id)
             .values(architecture=HOSTILE_ARCH)
         )
+
+
+def utc(text: str) -> datetime:
+    """An API timestamp (``...Z``) as the naive UTC datetime the database holds."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    assert parsed.utcoffset() is not None and parsed.utcoffset().total_seconds() == 0, text
+    return parsed.replace(tzinfo=None)

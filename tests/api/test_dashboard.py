@@ -86,7 +86,8 @@ def test_pages(client: TestClient, served: App) -> None:
     features = client.get(f"/configs/{cid}").json()["features"]
     assert all(f"<code>{f}</code>" in card.text for f in features)
     assert card.text.count('data-figure="') == 2  # equity and drawdown
-    assert client.get("/ui/configs/nope").status_code == 404
+    missing = client.get("/ui/configs/nope")
+    assert missing.status_code == 404 and "no config &#39;nope&#39;" in missing.text
 
 
 def test_docs_page_lists_every_operation_without_external_scripts(client: TestClient) -> None:

@@ -28,7 +28,7 @@ from factory.storage.predictions import count_predictions, recent_predictions
 from factory.storage.results import artifacts_for, latest_signals, store_result, upsert_configs
 from factory.storage.schema import Artifact
 from features.registry import get_feature_set
-from tests.api.helpers import Golden, copy_artifacts, serving_app
+from tests.api.helpers import Golden, copy_artifacts, serving_app, utc
 from tests.factory.helpers import tiny_config
 
 
@@ -53,7 +53,7 @@ def test_predict_on_stored_bars_returns_the_engines_signals(
     r = client.post("/predict", json={"bars": payload(data)})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["bar_ts"] == data.timestamps[-1].isoformat()
+    assert utc(body["bar_ts"]) == data.timestamps[-1]
     assert [c["config_id"] for c in body["configs"]] == list(cycle.active)
     assert body["skipped"] == []
     stored = latest_signals(served.db, list(cycle.active))
@@ -78,7 +78,7 @@ def test_predict_on_stored_bars_returns_the_engines_signals(
             p = by_key[(c["config_id"], asset)]
             assert p.signal == pytest.approx(signal)
             assert p.artifact_sha256 == c["artifact_sha256"]
-            assert p.bar_ts.isoformat() == body["bar_ts"]
+            assert p.bar_ts == utc(body["bar_ts"])
             assert p.requested_at == served.now()
     listed = client.get("/predictions", params={"request_id": body["request_id"]}).json()
     assert len(listed) == len(logged)

@@ -5,6 +5,7 @@ through the storage layer, not from the API's own code."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from factory.cli import app as cli
 from factory.storage import decisions
 from factory.storage.bars import last_bar_ts
 from factory.storage.results import artifacts_for, evaluation_states, latest_signals, load_configs
+from tests.api.helpers import utc
 from tests.factory.helpers import make_test_app
 
 
@@ -29,7 +31,7 @@ def test_health(client: TestClient, served: App) -> None:
     assert body["status"] == "ok"
     assert body["database"]["reachable"] is True
     assert body["database"]["backend"] == served.db.engine.dialect.name
-    assert body["last_bar"] == last_bar_ts(served.db).isoformat()
+    assert utc(body["last_bar"]) == last_bar_ts(served.db)
     cycle = decisions.latest_cycle(served.db)
     assert cycle is not None
     assert body["live_set_size"] == len(cycle.active) > 0
@@ -54,7 +56,11 @@ def test_leaderboard_is_what_the_cli_prints(client: TestClient, served: App) -> 
     assert result.exit_code == 0, result.output
     expected = json.loads(result.stdout)
     got = client.get("/leaderboard").json()
-    assert got["snapshot"] == expected["snapshot"]
+    for key, value in expected["snapshot"].items():  # times: the API adds the Z (UTC)
+        mine = got["snapshot"][key]
+        assert (utc(mine) if key in ("at", "as_of") else mine) == (
+            datetime.fromisoformat(value) if key in ("at", "as_of") else value
+        )
     assert got["active"] == expected["active"]
     assert [r["config_id"] for r in got["rows"]] == [r["config_id"] for r in expected["rows"]]
     for mine, theirs in zip(got["rows"], expected["rows"], strict=True):
@@ -107,8 +113,8 @@ def test_model_card(client: TestClient, served: App) -> None:
     assert card["features"] == newest["features"] and card["features"]
     assert card["feature_set_version"] == newest["feature_set_version"]
     assert [a["sha256"] for a in card["artifacts"]] == [a.sha256 for a in arts]
-    assert [a["train_end"] for a in card["artifacts"]] == [
-        json.loads(a.feature_schema)["train_end"] for a in arts
+    assert [utc(a["train_end"]) for a in card["artifacts"]] == [
+        datetime.fromisoformat(json.loads(a.feature_schema)["train_end"]) for a in arts
     ]
     state = evaluation_states(served.db)[cid]
     assert card["evaluation"]["status"] == state.status == "done"
@@ -134,7 +140,7 @@ def test_active_set(client: TestClient, served: App) -> None:
     assert [m["config"]["config_id"] for m in body["configs"]] == list(cycle.active)
     since = decisions.incumbents(served.db)
     for m in body["configs"]:
-        assert m["since"] == since[m["config"]["config_id"]].isoformat()
+        assert utc(m["since"]) == since[m["config"]["config_id"]]
         assert m["rank"] is not None
 
 
@@ -176,7 +182,7 @@ def test_latest_signals_and_ensemble(client: TestClient, served: App) -> None:
     assert cycle is not None
     stored = latest_signals(served.db, list(cycle.active))
     body = client.get("/signals/latest").json()
-    assert body["last_bar"] == last_bar_ts(served.db).isoformat()
+    assert utc(body["last_bar"]) == last_bar_ts(served.db)
     assert [c["config_id"] for c in body["configs"]] == list(cycle.active)
     for c in body["configs"]:
         mine = stored[stored.config_id == c["config_id"]]
