@@ -139,8 +139,10 @@ def test_bad_bars_are_refused_with_the_import_rules(client: TestClient, served: 
     r = client.post("/predict", json={"bars": [{**bars[0], "mystery": 1.0}]})
     assert r.status_code == 422 and "mystery" in r.text
     assert client.post("/predict", json={"bars": []}).status_code == 422
-    r = client.post("/predict", json={"bars": bars, "configs": ["nope"]})
-    assert r.status_code == 422 and "nope" in r.json()["detail"]
+    r = client.post("/predict", json={"bars": bars, "configs": ["0123abcd"]})
+    assert r.status_code == 422 and "unknown config id(s): 0123abcd" in r.json()["detail"]
+    r = client.post("/predict", json={"bars": bars, "configs": ["not-an-id"]})
+    assert r.status_code == 422 and "not-an-id" in r.text
     assert count_predictions(served.db) == 0
 
 
