@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from factory.api import actions, dashboard, routes
+from factory.api.cache import VersionedCache
 from factory.api.inference import Predictor
 from factory.api.security import BodyLimit
 from factory.app import App
@@ -41,6 +42,7 @@ def create_app(app: App) -> FastAPI:
     api.state.token = settings.token
     api.state.refresh_seconds = settings.refresh_seconds
     api.state.predictor = Predictor(app.db, app.store)
+    api.state.cache = VersionedCache()
     api.include_router(routes.router)
     api.include_router(actions.router)
     api.include_router(dashboard.router)

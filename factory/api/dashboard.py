@@ -12,9 +12,9 @@ endpoints (`factory.api.views`), with plotly charts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime, time
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from factory.api import charts, views
-from factory.api.routes import factory_app
+from factory.api.routes import factory_app, response_cache
 from factory.storage.results import load_returns
 
 HERE = Path(__file__).parent
@@ -59,7 +59,7 @@ def render(request: Request, name: str, **context: Any) -> HTMLResponse:
     return HTMLResponse(page)
 
 
-@cache
+@functools.cache
 def plotly_js() -> tuple[bytes, str]:
     """The bundled plotly.js of the installed plotly package and its ETag."""
     from plotly.offline import get_plotlyjs
@@ -84,7 +84,15 @@ def mount_static(api: FastAPI) -> None:
 def index(request: Request) -> HTMLResponse:
     db = factory_app(request).db
     health = views.health(factory_app(request))
-    lb = views.leaderboard_out(db, top=20)
+    lb = (
+        response_cache(request)
+        .get(
+            ("leaderboard", 20),
+            views.leaderboard_version(db),
+            lambda: views.leaderboard_out(db, top=20),
+        )
+        .model
+    )
     active = views.active_set(db)
     reb = views.rebalance(db)
     ids = [m.config.config_id for m in active.configs]

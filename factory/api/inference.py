@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import select
 
 from architectures import registry
 from factory.api.models import (
@@ -47,7 +48,8 @@ from factory.portfolio import ensemble_signals
 from factory.storage import decisions
 from factory.storage.database import Database
 from factory.storage.predictions import PredictionRecord, log_predictions
-from factory.storage.results import artifacts_for, load_configs
+from factory.storage.results import load_configs
+from factory.storage.schema import Artifact
 from features.frame import FeatureFrame
 from features.registry import FeatureSet, get_feature_set
 
@@ -147,7 +149,6 @@ def feature_warmup(fs: FeatureSet, names: tuple[str, ...]) -> int | None:
 @dataclass(frozen=True)
 class _Candidate:
     config_id: str
-    row: pd.Series
     loaded: Loaded
     fs: FeatureSet
 
@@ -200,8 +201,8 @@ class Predictor:
             configs=[
                 ServedConfig(
                     config_id=c.config_id,
-                    architecture=str(c.row["architecture"]),
-                    arch_version=int(c.row["arch_version"]),
+                    architecture=str(c.loaded.schema["architecture"]),
+                    arch_version=int(c.loaded.schema["arch_version"]),
                     feature_set=c.fs.name,
                     lookback=c.loaded.pipeline.lookback,
                     artifact_sha256=c.loaded.sha256,
@@ -232,15 +233,14 @@ class Predictor:
         return list(cycle.active)
 
     def _candidates(self, ids: Sequence[str]) -> tuple[list[_Candidate], list[SkippedConfig]]:
-        rows = load_configs(self.db, ids)
+        newest_of = newest_artifacts(self.db, ids)
         out: list[_Candidate] = []
         skipped: list[SkippedConfig] = []
         for cid in ids:
-            arts = artifacts_for(self.db, cid)
-            if not arts:
+            newest = newest_of.get(cid)
+            if newest is None:
                 skipped.append(SkippedConfig(config_id=cid, reason="no artifact (not evaluated?)"))
                 continue
-            newest = arts[-1]
             try:
                 loaded = self.cache.get(newest.uri, newest.sha256, newest.trained_at)
                 fs = get_feature_set(loaded.schema["feature_set"])
@@ -257,9 +257,7 @@ class Predictor:
                     )
                 )
                 continue
-            row = rows.loc[cid]
-            assert isinstance(row, pd.Series)
-            out.append(_Candidate(cid, row, loaded, fs))
+            out.append(_Candidate(cid, loaded, fs))
         return out, skipped
 
     @staticmethod
@@ -293,6 +291,17 @@ class _Shortfall:
         return None if self.warmup is None else self.warmup + self.lookback
 
 
+def newest_artifacts(db: Database, ids: Sequence[str]) -> dict[str, Artifact]:
+    """The newest unpruned artifact of each config (one query)."""
+    with db.session() as s:
+        rows = s.scalars(
+            select(Artifact)
+            .where(Artifact.config_id.in_(list(ids)), Artifact.pruned.is_(False))
+            .order_by(Artifact.config_id, Artifact.trained_at)
+        )
+        return {a.config_id: a for a in rows}  # the last (newest) of each config wins
+
+
 def _shortfalls(c: _Candidate, frame: FeatureFrame, data: MarketData) -> list[_Shortfall]:
     """Assets this config should have a view on but that lack a complete window at the
     last bar. Raises `PredictError` for a missing feature (naming it)."""
@@ -308,14 +317,14 @@ def _shortfalls(c: _Candidate, frame: FeatureFrame, data: MarketData) -> list[_S
     L = pipe.lookback
     T = finite.shape[0]
     covered = None if POOLED in pipe.models else set(pipe.models)
-    counts = data.bars.groupby(level="asset").size()
-    close = data.panel()["close"]
     out = []
     for n, asset in enumerate(frame.assets):
         if covered is not None and asset not in covered:
             continue  # a per-asset config has no model for it: no view, not an error
         if T >= L and finite[T - L :, n].all():
             continue
+        counts = data.bars.groupby(level="asset").size()
+        close = data.panel()["close"]
         out.append(
             _Shortfall(
                 asset=asset,

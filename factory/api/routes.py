@@ -11,9 +11,10 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from factory.api import views
+from factory.api.cache import VersionedCache
 from factory.api.models import (
     ActiveSetOut,
     ConfigId,
@@ -38,6 +39,11 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Health, "description": "the database cannot be read"}
 }
+
+
+def response_cache(request: Request) -> VersionedCache:
+    c: VersionedCache = request.app.state.cache
+    return c
 
 
 def factory_app(request: Request) -> App:
@@ -69,11 +75,16 @@ def get_health(request: Request) -> Health | JSONResponse:
 def get_leaderboard(
     request: Request,
     top: Annotated[int | None, Query(ge=1, le=100_000, description="rows (default: all)")] = None,
-) -> LeaderboardOut:
-    out = views.leaderboard_out(factory_app(request).db, top=top)
-    if out is None:
+) -> Response:
+    db = factory_app(request).db
+    entry = response_cache(request).get(
+        ("leaderboard", top),
+        views.leaderboard_version(db),
+        lambda: views.leaderboard_out(db, top=top),
+    )
+    if entry.model is None:
         raise HTTPException(404, "no rating snapshot yet: run `factory rate` or POST /jobs/rate")
-    return out
+    return Response(entry.body, media_type="application/json")
 
 
 @router.get(
@@ -159,13 +170,16 @@ def get_promotion(request: Request, time_key: str) -> CycleOut:
     responses=NOT_FOUND,
     summary="The newest target portfolio",
 )
-def get_latest_rebalance(request: Request) -> RebalanceOut:
-    out = views.rebalance(factory_app(request).db)
-    if out is None:
+def get_latest_rebalance(request: Request) -> Response:
+    db = factory_app(request).db
+    entry = response_cache(request).get(
+        "rebalance/latest", views.rebalance_version(db), lambda: views.rebalance(db)
+    )
+    if entry.model is None:
         raise HTTPException(
             404, "no rebalance yet: run `factory rebalance` or POST /jobs/rebalance"
         )
-    return out
+    return Response(entry.body, media_type="application/json")
 
 
 @router.get(

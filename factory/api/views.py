@@ -55,6 +55,8 @@ from factory.storage.schema import (
     PromotionCycle,
     Rating,
     RatingSnapshot,
+    Rebalance,
+    RebalanceWeight,
     Run,
 )
 
@@ -154,6 +156,37 @@ def leaderboard_out(db: Database, *, top: int | None = None) -> LeaderboardOut |
     ordered = cols + [c for c in table.columns if c not in cols]
     rows = [LeaderboardRow(**plain(r)) for r in table[ordered].to_dict("records")]
     return LeaderboardOut(snapshot=snapshot_out(lb.snapshot), active=list(lb.active), rows=rows)
+
+
+def leaderboard_version(db: Database) -> tuple[object, ...]:
+    """Changes whenever the leaderboard would: a new or retaken snapshot, a promotion
+    cycle (the status column), an evaluation (failures)."""
+    snap = select(RatingSnapshot.id, RatingSnapshot.at).order_by(
+        RatingSnapshot.at.desc(), RatingSnapshot.id.desc()
+    )
+    with db.begin() as conn:
+        newest = conn.execute(snap.limit(1)).first()
+        cycle = conn.execute(select(func.max(PromotionCycle.id))).scalar()
+        evaluated = conn.execute(select(func.max(Evaluation.updated_at))).scalar()
+    return (tuple(newest) if newest else None, cycle, evaluated)
+
+
+def rebalance_version(db: Database) -> tuple[object, ...]:
+    """Changes with every new or recomputed rebalance. Not the id alone: a recomputed
+    rebalance replaces the row, and SQLite may hand the new row the same id."""
+    with db.begin() as conn:
+        row = conn.execute(
+            select(Rebalance.id, Rebalance.time_key, Rebalance.at, Rebalance.gross)
+            .order_by(Rebalance.bar_ts.desc(), Rebalance.id.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return (None,)
+        w = RebalanceWeight.__table__
+        weights = conn.execute(
+            select(func.count(), func.sum(w.c.weight)).where(w.c.rebalance_id == row.id)
+        ).first()
+    return (*row, *(weights or ()))
 
 
 # -- configs ----------------------------------------------------------------------------------

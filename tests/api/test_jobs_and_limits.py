@@ -73,6 +73,8 @@ def test_authorised_jobs_run_like_the_cli(
     clock = served.clock
     assert isinstance(clock, FakeClock)
     # The golden database was rated, promoted and rebalanced at this clock time.
+    board = client.get("/leaderboard").json()
+    latest = client.get("/rebalance/latest").json()
     rate = client.post("/jobs/rate", headers=auth).json()
     assert rate["reused"] is True and rate["snapshot"]["n_configs"] == 3
     clock.advance(timedelta(minutes=5))
@@ -84,6 +86,9 @@ def test_authorised_jobs_run_like_the_cli(
         next(r.time_key for r in decisions.recent_runs(served.db) if r.job == "rate")
         == (fresh["time_key"])
     )
+    # Cached reads follow the data: the leaderboard now shows the new snapshot.
+    assert board["snapshot"]["time_key"] == rate["time_key"] != fresh["time_key"]
+    assert client.get("/leaderboard").json()["snapshot"]["time_key"] == fresh["time_key"]
 
     promote = client.post("/jobs/promote", headers=auth).json()
     assert promote["reused"] is True
@@ -100,6 +105,8 @@ def test_authorised_jobs_run_like_the_cli(
     assert forced["reused"] is False
     info = decisions.latest_rebalance(served.db)
     assert info is not None and forced["rebalance"]["weights"] == pytest.approx(info.weights)
+    now_latest = client.get("/rebalance/latest").json()
+    assert now_latest["at"] == forced["rebalance"]["at"] != latest["at"]
     assert client.post("/jobs/evaluate", headers=auth).status_code == 422  # not a job here
 
 

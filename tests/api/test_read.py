@@ -228,3 +228,32 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
     ):
         assert path in spec["paths"], path
     assert spec["paths"]["/jobs/{job}"]["post"]["security"] == [{"HTTPBearer": []}]
+
+
+def test_hot_reads_are_rebuilt_only_when_the_data_changes(client: TestClient, served: App) -> None:
+    cache = client.app.state.cache  # type: ignore[attr-defined]
+    first = client.get("/leaderboard").json()
+    builds = cache.builds
+    assert client.get("/leaderboard").json() == first
+    assert client.get("/rebalance/latest").status_code == 200
+    assert client.get("/rebalance/latest").status_code == 200
+    assert cache.builds == builds + 1  # the second leaderboard and rebalance were hits
+    # A failed re-evaluation changes the leaderboard's status column: rebuilt.
+    from sqlalchemy import update
+
+    from factory.storage.schema import Evaluation
+
+    victim = first["rows"][-1]["config_id"]
+    with served.db.begin() as conn:
+        conn.execute(
+            update(Evaluation.__table__)
+            .where(Evaluation.__table__.c.config_id == victim)
+            .values(status="failed", updated_at=served.now().replace(year=2030))
+        )
+    from factory.storage import decisions as d
+
+    d.record_run(served.db, "noop", "k", status="done", at=served.now())
+    after = client.get("/leaderboard").json()
+    assert cache.builds == builds + 2
+    status = {r["config_id"]: r["status"] for r in after["rows"]}
+    assert status[victim] == ("active" if victim in after["active"] else "failed")
