@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -160,13 +161,50 @@ def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("server did not start within 60 s")
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection. A minimal client on purpose: httpx costs about
+    a millisecond of CPU per request, which on a small machine would measure the load
+    generator rather than the server."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def send(self, raw: bytes) -> int:
+        """Send one request, read the whole response; returns the status code."""
+        self.writer.write(raw)
+        await self.writer.drain()
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def raw_request(method: str, path: str, body: bytes = b"") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+    if body:
+        head += "Content-Type: application/json\r\n"
+    return (head + "\r\n").encode() + body
+
+
 async def open_loop(
-    client: httpx.AsyncClient,
-    name: str,
-    rate: float,
-    seconds: float,
-    request: dict[str, Any],
+    port: int, name: str, rate: float, seconds: float, raw: bytes, connections: int = 32
 ) -> Result:
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await Connection.open(port))
     n = int(rate * seconds)
     latencies: list[float] = []
     errors = 0
@@ -177,17 +215,22 @@ async def open_loop(
         nonlocal errors
         due = start + i / rate
         await asyncio.sleep(max(0.0, due - loop.time()))
+        conn = await pool.get()
         try:
-            r = await client.request(**request)
-            ok = r.status_code == 200
-        except httpx.HTTPError:
+            ok = await conn.send(raw) == 200
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+            conn.close()
+            conn = await Connection.open(port)
             ok = False
+        pool.put_nowait(conn)
         if ok:
             latencies.append((loop.time() - due) * 1000.0)
         else:
             errors += 1
 
     await asyncio.gather(*(one(i) for i in range(n)))
+    while not pool.empty():
+        pool.get_nowait().close()
     return Result(name, rate, latencies, errors, seconds)
 
 
@@ -209,32 +252,22 @@ def predict_body(env: dict[str, str], bars: int) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace, env: dict[str, str], port: int) -> list[str]:
-    base = f"http://127.0.0.1:{port}"
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     body = predict_body(env, args.predict_bars)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-        warm = await client.post("/predict", json=body)  # loads and caches the pipelines
-        if warm.status_code != 200:
-            raise RuntimeError(f"POST /predict failed: {warm.status_code} {warm.text[:500]}")
-        n_configs = len(warm.json()["configs"])
-        for path in ("/rebalance/latest", "/leaderboard"):
-            await client.get(path)
-        lines = []
-        for path in ("/rebalance/latest", "/leaderboard"):
-            res = await open_loop(
-                client, f"GET {path}", args.rate, args.seconds, {"method": "GET", "url": path}
-            )
-            lines.append(res.line(20.0))
-        res = await open_loop(
-            client,
-            "POST /predict",
-            args.predict_rate,
-            args.seconds,
-            {"method": "POST", "url": "/predict", "json": body},
-        )
-        lines.append(
-            res.line(100.0) + f"  ({n_configs} live configs, 1 asset x {args.predict_bars} bars)"
-        )
+    warm = httpx.post(f"http://127.0.0.1:{port}/predict", json=body, timeout=120)
+    if warm.status_code != 200:  # the first call loads and caches the live set's pipelines
+        raise RuntimeError(f"POST /predict failed: {warm.status_code} {warm.text[:500]}")
+    n_configs = len(warm.json()["configs"])
+    lines = []
+    for path in ("/rebalance/latest", "/leaderboard"):
+        raw = raw_request("GET", path)
+        await open_loop(port, "warm-up", 50, 1, raw, connections=4)
+        res = await open_loop(port, f"GET {path}", args.rate, args.seconds, raw)
+        lines.append(res.line(20.0))
+    raw = raw_request("POST", "/predict", json.dumps(body).encode())
+    res = await open_loop(port, "POST /predict", args.predict_rate, args.seconds, raw, 8)
+    lines.append(
+        res.line(100.0) + f"  ({n_configs} live configs, 1 asset x {args.predict_bars} bars)"
+    )
     return lines
 
 

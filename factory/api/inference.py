@@ -112,15 +112,13 @@ class PipelineCache:
 def market_data(bars: Sequence[BarIn]) -> MarketData:
     """The request's bars validated by the import rules (a `DataValidationError` names
     the bar) with auxiliary ``sentiment_*``/``onchain_*`` columns joined as-is."""
-    rows = [b.model_dump() for b in bars]
-    frame = pd.DataFrame(rows)
-    base = [c for c in ("timestamp", "asset", *BAR_REQUIRED, *BAR_OPTIONAL) if c in frame]
-    optional = [c for c in BAR_OPTIONAL if c in frame and frame[c].notna().any()]
-    base = [c for c in base if c not in BAR_OPTIONAL or c in optional]
-    aux = [c for c in frame.columns if c not in (*base, *BAR_OPTIONAL)]
-    clean = validate_frame("request body (bars)", frame[base], "bars")
-    for col in aux:
-        clean[col] = pd.to_numeric(frame.loc[clean.index, col], errors="coerce").astype("float64")
+    optional = [c for c in BAR_OPTIONAL if any(getattr(b, c) is not None for b in bars)]
+    base = ["timestamp", "asset", *BAR_REQUIRED, *optional]
+    frame = pd.DataFrame({c: [getattr(b, c) for b in bars] for c in base})
+    clean = validate_frame("request body (bars)", frame, "bars")
+    for col in sorted({k for b in bars for k in (b.model_extra or {})}):
+        values = pd.Series([(b.model_extra or {}).get(col) for b in bars], dtype="float64")
+        clean[col] = values.loc[clean.index]  # validate_frame keeps the row labels
     return MarketData.from_long(clean)
 
 

@@ -240,3 +240,43 @@ def test_pruned_artifacts_are_not_served(client: TestClient, served: App) -> Non
     r = client.post("/predict", json={"bars": payload(load_market_data(served.db), last=200)})
     assert r.status_code == 200
     assert [s["config_id"] for s in r.json()["skipped"]] == [victim]
+
+
+def test_auxiliary_series_are_read_from_extra_keys(
+    golden: Golden, db_url: str, workdir: Path
+) -> None:
+    """A sentiment config: bars with ``sentiment_score`` keys get the engine's signals;
+    bars without them get a 422 naming the missing column."""
+    served = serving_app(
+        golden, db_url, workdir, artifacts=str(copy_artifacts(golden, workdir / "a"))
+    )
+    fs = get_feature_set("sentiment")
+    spec = registry.get("lightgbm")
+    config = tiny_config(spec, fs, lookback=5)
+    u = synth_universe(2, 400, seed=6, extras=("sentiment",))
+    assert u.sentiment is not None
+    bars = u.bars.set_index(["timestamp", "asset"])
+    bars = bars.join(u.sentiment.set_index(["timestamp", "asset"]).add_prefix("sentiment_"))
+    data = MarketData(bars.sort_index().astype("float64"))
+    result = evaluate_config(
+        config,
+        spec,
+        build_inputs(data, fs),
+        EvalParams(min_train=250, retrain_every=150),
+        store=ArtifactStore(served.settings.artifacts),
+    )
+    assert result.status == "done", result.error
+    upsert_configs(served.db, [config], at=served.now())
+    store_result(served.db, result, eval_key="t", at=served.now())
+    with TestClient(create_app(served)) as client:
+        ok = client.post("/predict", json={"bars": payload(data), "configs": [config.config_id]})
+        assert ok.status_code == 200, ok.text
+        stored = result.signals_frame().iloc[-1].dropna()
+        got = pd.Series(ok.json()["configs"][0]["signals"])[stored.index]
+        np.testing.assert_allclose(got, stored, rtol=1e-5, atol=1e-6)
+        plain = MarketData(
+            data.bars.drop(columns=[c for c in data.columns if c.startswith("sentiment_")])
+        )
+        r = client.post("/predict", json={"bars": payload(plain), "configs": [config.config_id]})
+        assert r.status_code == 422 and "sentiment_score" in r.json()["detail"]
+    served.close()
