@@ -1,6 +1,6 @@
 """Latency of `factory serve` on loopback under an open-loop load.
 
-Run:  .venv/bin/python bench/api.py [--rate 200] [--seconds 10] [--predict-rate 20]
+Run:  .venv/bin/python bench/api.py [--rate 200] [--seconds 10] [--predict-rate 5]
                                     [--db URL --artifacts DIR]
 
 Without ``--db`` it first builds a small factory in a temporary directory (synthetic
@@ -13,11 +13,14 @@ It then starts the real server (``factory serve`` in a subprocess, uvicorn on
 happened to the earlier ones, and its latency is measured from that due time to the
 end of the response, so a stalled server shows up as latency instead of as a lower
 request rate (no coordinated omission). Printed per endpoint: requests, errors,
-achieved rate, p50 / p99 / max latency, and the goals:
+achieved rate, p50 / p99 / max latency (after 2 s of the same load as a warm-up), and the
+goals:
 
 * ``GET /rebalance/latest`` and ``GET /leaderboard`` at 200 requests/s: p99 <= 20 ms;
 * ``POST /predict`` for one asset with the live set loaded (pipelines cached after a
-  first call): p99 <= 100 ms.
+  first call): p99 <= 100 ms. The goal is about latency, so the default rate is a modest
+  5 requests/s; one server process handles about 1 / (p50 latency) of them per second
+  (the work holds the GIL), and a rate near that measures queueing instead.
 
 The load generator shares the machine with the server (and, on a busy box, with other
 work): the figures are an upper bound for a dedicated host.
@@ -260,7 +263,7 @@ async def run(args: argparse.Namespace, env: dict[str, str], port: int) -> list[
     lines = []
     for path in ("/rebalance/latest", "/leaderboard"):
         raw = raw_request("GET", path)
-        await open_loop(port, "warm-up", 50, 1, raw, connections=4)
+        await open_loop(port, "warm-up", args.rate, 2, raw)  # steady state first
         res = await open_loop(port, f"GET {path}", args.rate, args.seconds, raw)
         lines.append(res.line(20.0))
     raw = raw_request("POST", "/predict", json.dumps(body).encode())
@@ -274,7 +277,7 @@ async def run(args: argparse.Namespace, env: dict[str, str], port: int) -> list[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=200.0, help="GET requests per second")
-    parser.add_argument("--predict-rate", type=float, default=20.0, help="POST /predict per second")
+    parser.add_argument("--predict-rate", type=float, default=5.0, help="POST /predict per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each run")
     parser.add_argument("--predict-bars", type=int, default=300, help="bars sent to /predict")
     parser.add_argument("--db", help="use this database instead of building one")

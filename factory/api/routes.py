@@ -72,12 +72,12 @@ def get_health(request: Request) -> Health | JSONResponse:
     responses=NOT_FOUND,
     summary="The newest rating snapshot (as `factory leaderboard --format json`)",
 )
-def get_leaderboard(
+async def get_leaderboard(
     request: Request,
     top: Annotated[int | None, Query(ge=1, le=100_000, description="rows (default: all)")] = None,
 ) -> Response:
     db = factory_app(request).db
-    entry = response_cache(request).get(
+    entry = await response_cache(request).aget(
         ("leaderboard", top),
         views.leaderboard_version(db),
         lambda: views.leaderboard_out(db, top=top),
@@ -170,9 +170,9 @@ def get_promotion(request: Request, time_key: str) -> CycleOut:
     responses=NOT_FOUND,
     summary="The newest target portfolio",
 )
-def get_latest_rebalance(request: Request) -> Response:
+async def get_latest_rebalance(request: Request) -> Response:
     db = factory_app(request).db
-    entry = response_cache(request).get(
+    entry = await response_cache(request).aget(
         "rebalance/latest", views.rebalance_version(db), lambda: views.rebalance(db)
     )
     if entry.model is None:
