@@ -3,17 +3,17 @@ request, and `factory serve`'s defaults."""
 
 from __future__ import annotations
 
+import gc
 import http.client
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 import pytest
 
 from factory.api import create_app
-from factory.app import App
-from factory.settings import load_settings
 from tests.api.helpers import Golden, running_server, serving_app
 
 
@@ -54,7 +54,27 @@ def test_declared_and_small_bodies_over_http(server: str) -> None:
         assert c.get("/").status_code == 200
 
 
-def test_serve_binds_loopback_by_default(workdir: Path) -> None:
-    settings = load_settings(None)
-    assert settings.api.host == "127.0.0.1" and settings.api.token is None
-    assert App(settings).settings.api.port == 8000
+def test_serve_command_binds_loopback_by_default(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`factory serve` hands uvicorn the app on 127.0.0.1:8000 unless told otherwise."""
+    import uvicorn
+    from fastapi import FastAPI
+    from typer.testing import CliRunner
+
+    from factory.cli import app as cli
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(gc, "freeze", lambda: None)  # keep the test process as it is
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["serve"]).exit_code == 0
+    assert runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "9001"]).exit_code == 0
+    monkeypatch.setenv("FACTORY_API__PORT", "9100")
+    assert runner.invoke(cli, ["serve"]).exit_code == 0
+    assert [(c["host"], c["port"]) for c in calls] == [
+        ("127.0.0.1", 8000),
+        ("0.0.0.0", 9001),
+        ("127.0.0.1", 9100),
+    ]
+    assert all(isinstance(c["app"], FastAPI) for c in calls)
