@@ -8,6 +8,7 @@ for their time key exactly as there.
 
 from __future__ import annotations
 
+import logging
 import threading
 from enum import StrEnum
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from factory.data.errors import DataValidationError
 from factory.jobs import NothingToDo, promote_job, rate_job, rebalance_job
 
 router = APIRouter()
+log = logging.getLogger("factory.api")
 _JOB_LOCK = threading.Lock()
 
 
@@ -58,6 +60,8 @@ def run_job(
     ] = False,
 ) -> JobOut:
     app = factory_app(request)
+    client = request.client.host if request.client else "?"
+    log.info("POST /jobs/%s (force=%s) from %s", job.value, force, client)
     with _JOB_LOCK:
         try:
             if job is Job.rate:

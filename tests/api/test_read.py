@@ -257,3 +257,21 @@ def test_hot_reads_are_rebuilt_only_when_the_data_changes(client: TestClient, se
     assert cache.builds == builds + 2
     status = {r["config_id"]: r["status"] for r in after["rows"]}
     assert status[victim] == ("active" if victim in after["active"] else "failed")
+
+
+def test_an_unreadable_database_is_503(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from factory.api import views
+
+    def down(*_: object, **__: object) -> None:
+        raise OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
+
+    monkeypatch.setattr(views, "last_bar_ts", down)
+    r = client.get("/health")
+    assert r.status_code == 503
+    body = r.json()
+    assert body["status"] == "unavailable" and body["database"]["reachable"] is False
+    assert "server closed the connection" in body["database"]["error"]
+    r = client.get("/signals/latest")
+    assert r.status_code == 503 and r.json()["detail"].startswith("database unavailable")
