@@ -306,3 +306,24 @@ class LeaseRow(Base):
     token: Mapped[str] = mapped_column(String(32))
     acquired_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+class Prediction(Base):
+    """One signal served by ``POST /predict``: the prediction log. One row per (request,
+    config, asset); ``request_id`` groups the rows of one call, ``bar_ts`` is the bar the
+    signal is for (the last bar of the request) and ``artifact_sha256`` names exactly the
+    fitted model that produced it."""
+
+    __tablename__ = "predictions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[datetime] = mapped_column(DateTime)
+    config_id: Mapped[str] = mapped_column(ForeignKey("configs.config_id"))
+    asset: Mapped[str] = mapped_column(ASSET)
+    bar_ts: Mapped[datetime] = mapped_column(DateTime)
+    signal: Mapped[float] = mapped_column(Double)
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_predictions_requested_at", "requested_at"),
+        Index("ix_predictions_request_id", "request_id"),
+    )
