@@ -176,8 +176,9 @@ class Predictor:
             shortfalls += _shortfalls(c, frame, data)
             if shortfalls:
                 continue
+            close = data.panel()["close"].reindex(columns=list(frame.assets)).to_numpy()
             with c.loaded.lock:
-                sig = last_bar_signals(c.loaded.pipeline, frame)
+                sig = last_bar_signals(c.loaded.pipeline, frame, close)
             served.append((c, sig))
         if shortfalls:
             raise PredictError(_describe(shortfalls, pd.Timestamp(bar_ts)))

@@ -99,6 +99,10 @@ class SnapshotOut(Out):
     n_trials_effective: float | None
     sr_variance: float | None
     pbo: float | None
+    summary: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the population behind the DSR (trials_*), benchmark, PBO warning, notes",
+    )
 
 
 class LeaderboardRow(Out):
@@ -115,7 +119,9 @@ class LeaderboardRow(Out):
     lookback: int | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     status: str = Field("", description="active | failed | empty")
-    sharpe_all: float | None = None
+    sharpe_all: float | None = Field(None, description="net of beta x the benchmark, if any")
+    sharpe_raw: float | None = Field(None, description="against zero (before removing beta)")
+    beta: float | None = Field(None, description="beta to the equal-weight universe")
     sharpe_90: float | None = None
     max_drawdown: float | None = None
     win_rate: float | None = None
