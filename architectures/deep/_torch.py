@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from architectures.base import Architecture, require
+from architectures.search import FloatRange, IntRange, Space
 
 if TYPE_CHECKING:
     import torch
@@ -70,6 +71,15 @@ SCALING_FILE = "scaling.json"
 MIN_VALIDATION_ROWS = 20
 PREDICT_BATCH = 4096
 GRAD_CLIP = 1.0
+
+# Search ranges of the training parameters every deep architecture shares; a module adds
+# its own (``{**TRAINING_SPACE, "hidden_size": ...}``).
+TRAINING_SPACE: dict[str, Space] = {
+    "dropout": FloatRange(0.0, 0.5),
+    "epochs": IntRange(1, 30),
+    "lr": FloatRange(1e-4, 1e-2, log=True),
+    "weight_decay": FloatRange(1e-6, 1e-2, log=True),
+}
 
 
 def latest_rows_mask(groups: np.ndarray | None, n: int, fraction: float) -> np.ndarray:
