@@ -209,6 +209,9 @@ class TransformerNet(nn.Module):
     encoder (causal or full self-attention over the window) -> final layer norm ->
     the current bar's token (``pooling="last"``) or the mean over tokens -> linear."""
 
+    positions: torch.Tensor  # (lookback, d_model) buffer
+    mask: torch.Tensor | None  # (lookback, lookback) additive causal mask, or None
+
     def __init__(
         self,
         n_features: int,
