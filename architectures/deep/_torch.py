@@ -45,6 +45,10 @@ Reproducibility
     in eval mode in batches of `PREDICT_BATCH` rows; a row's forecast depends on its
     own window only.
 
+Cost: each module's ``tags.cost_hint`` is measured — CPU seconds of one default fit on
+8 assets x 1,000 rows, lookback 30, 10 features, one thread, divided by those of a
+default LightGBM fit on the same data (2.3 s).
+
 Saved state: ``model.pt`` (the ``state_dict``, loaded with ``weights_only=True``) and
 ``scaling.json`` (target mean and standard deviation, epochs run, best epoch).
 """

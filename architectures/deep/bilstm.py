@@ -58,7 +58,7 @@ class BiLSTM(TorchRegressor):
         output="return",
         supports_warm_start=True,
         min_history=100,
-        cost_hint=5.0,
+        cost_hint=4.7,
         lookback_use="sequence length (read in both directions)",
     )
     param_grid: ClassVar = {"dropout": (0.1, 0.3)}

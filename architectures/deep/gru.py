@@ -51,7 +51,7 @@ class GRU(TorchRegressor):
         output="return",
         supports_warm_start=True,
         min_history=100,
-        cost_hint=4.0,
+        cost_hint=3.5,
         lookback_use="sequence length",
     )
     param_grid: ClassVar = {"hidden_size": (64, 128)}

@@ -51,7 +51,7 @@ class GRULSTM(TorchRegressor):
         output="return",
         supports_warm_start=True,
         min_history=100,
-        cost_hint=6.0,
+        cost_hint=5.0,
         lookback_use="sequence length",
     )
     param_grid: ClassVar = {"lr": (5e-4, 1e-3)}

@@ -54,7 +54,7 @@ class LSTM(TorchRegressor):
         output="return",
         supports_warm_start=True,
         min_history=100,
-        cost_hint=4.0,
+        cost_hint=0.8,
         lookback_use="sequence length",
     )
     param_grid: ClassVar = {"hidden_size": (16, 32)}

@@ -53,7 +53,7 @@ class MLP(TorchRegressor):
         output="return",
         supports_warm_start=True,
         min_history=100,
-        cost_hint=1.0,
+        cost_hint=1.1,
         lookback_use="flattened window (lookback x features inputs)",
     )
     param_grid: ClassVar = {"hidden_size": (64, 256), "dropout": (0.1, 0.3)}

@@ -65,7 +65,7 @@ class TCN(TorchRegressor):
         output="return",
         supports_warm_start=True,
         min_history=100,
-        cost_hint=5.0,
+        cost_hint=5.5,
         lookbacks=(14, 30, 60, 90),
         lookback_use="sequence length; sets the number of dilated blocks (receptive field)",
     )

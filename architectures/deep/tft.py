@@ -70,7 +70,7 @@ class TFT(TorchRegressor):
         output="return",
         supports_warm_start=True,
         min_history=100,
-        cost_hint=8.0,
+        cost_hint=11.4,
         lookbacks=(14, 30, 60),
         lookback_use="encoder length (LSTM input and attention span)",
     )

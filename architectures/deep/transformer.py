@@ -66,7 +66,7 @@ class Transformer(TorchRegressor):
         output="return",
         supports_warm_start=True,
         min_history=100,
-        cost_hint=8.0,
+        cost_hint=10.2,
         lookbacks=(14, 30, 60),
         lookback_use="sequence length (one token per bar)",
     )

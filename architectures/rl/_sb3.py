@@ -35,6 +35,10 @@ No files outside the artifact: stable-baselines3's default logger creates a dire
 ``$TMPDIR/SB3-<date>`` on every ``learn`` even with ``verbose=0``; agents learn with a
 logger that has no output and no folder, and never write a tensorboard log.
 
+Cost: each module's ``tags.cost_hint`` is measured — CPU seconds of one default fit on
+8 assets x 1,000 rows, lookback 30, 10 features, one thread, divided by those of a
+default LightGBM fit on the same data (2.3 s).
+
 Saved state: stable-baselines3's ``<algorithm>.zip`` (``save``, loaded on the CPU) and
 ``training.json`` (the reward scale used in training).
 """

@@ -60,7 +60,7 @@ class A2C(SB3Agent):
         output="position",
         supports_warm_start=True,
         min_history=100,
-        cost_hint=6.0,
+        cost_hint=0.9,
         lookback_use="observation window (flattened into the policy input)",
     )
     param_grid: ClassVar = {"hidden_size": (64, 128)}

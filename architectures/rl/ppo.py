@@ -57,7 +57,7 @@ class PPO(SB3Agent):
         output="position",
         supports_warm_start=True,
         min_history=100,
-        cost_hint=8.0,
+        cost_hint=1.1,
         lookback_use="observation window (flattened into the policy input)",
     )
     param_grid: ClassVar = {"ent_coef": (0.0, 0.01)}
