@@ -54,6 +54,7 @@ def plan(
             data=data,
             min_train=settings.evaluation.min_train,
             budget=p.budget,
+            family_budgets=p.family_budgets,
             max_grid=p.max_grid,
             grids=p.grids,
             prior=prior,

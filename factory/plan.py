@@ -14,7 +14,17 @@ reason, so `factory configs --explain` can print the funnel:
 2. infeasible data — a feature set needs columns the data lacks (sentiment, on-chain,
    order book), or a lookback is too long for the history available.
 3. prior performance — configs the caller names (e.g. repeatedly failing) with a reason.
-4. compute budget — the most expensive configs beyond ``budget`` are dropped.
+4. compute budget — per family (``family_budgets``): the family's budget is shared
+   equally by its architectures (an architecture with fewer candidates leaves its share
+   to the others); each architecture keeps its configs in a fixed order — grid point
+   first, then lookback from the middle of the plan's lookbacks outwards (30, 14, 60, 7,
+   90), then feature set — so a budget keeps the first grid points on the central
+   lookbacks across every feature set. Then, over all families, the most expensive
+   configs beyond ``budget`` are dropped.
+
+The default plan (25 architectures x 5 lookbacks x 8 feature sets x grids = 2,320
+candidates) is cut by family restrictions and the family budgets (classical 216, deep
+160, econometric 46, rl 64) to exactly 486 configs on data that has every input.
 """
 
 from __future__ import annotations
@@ -159,6 +169,7 @@ def expand(
     max_grid: int = 0,
     grids: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
     prior: Mapping[str, str] | None = None,
+    family_budgets: Mapping[str, int] | None = None,
 ) -> Expansion:
     """Expand architectures x feature sets x lookbacks x params x selections into configs,
     applying the exclusion rules in order (see the module docstring)."""
@@ -169,28 +180,42 @@ def expand(
     excluded: Counter[tuple[str, str]] = Counter()
     kept: list[tuple[ModelConfig, float]] = []
     candidates = 0
+    priority = _lookback_priority(lookbacks)
     for spec in specs:
         combos = param_combinations(spec, max_grid, grids.get(spec.name))
-        for fs in feature_sets:
-            for lookback in lookbacks:
-                for params in combos:
+        ordered = []
+        for g, params in enumerate(combos):
+            for lookback in sorted(lookbacks, key=lambda lb: priority[lb]):
+                for f, fs in enumerate(feature_sets):
                     for selection in selections:
-                        candidates += 1
-                        config = ModelConfig(
-                            architecture=spec.name,
-                            arch_version=spec.version,
-                            family=spec.family,
-                            lookback=int(lookback),
-                            feature_set=fs.name,
-                            feature_set_version=fs.version,
-                            params=params,
-                            feature_selection=selection,
-                        )
-                        rule, reason = _exclusion(spec, fs, config, data, min_train, prior)
-                        if rule:
-                            excluded[(rule, reason)] += 1
-                            continue
-                        kept.append((config, spec.tags.cost_hint * lookback))
+                        ordered.append((g, lookback, f, fs, params, selection))
+        for _, lookback, _, fs, params, selection in ordered:
+            candidates += 1
+            config = ModelConfig(
+                architecture=spec.name,
+                arch_version=spec.version,
+                family=spec.family,
+                lookback=int(lookback),
+                feature_set=fs.name,
+                feature_set_version=fs.version,
+                params=params,
+                feature_selection=selection,
+            )
+            rule, reason = _exclusion(spec, fs, config, data, min_train, prior)
+            if rule:
+                excluded[(rule, reason)] += 1
+                continue
+            kept.append((config, spec.tags.cost_hint * lookback))
+    for family, cap in sorted((family_budgets or {}).items()):
+        kept, dropped = _family_budget(kept, family, cap)
+        if dropped:
+            excluded[
+                (
+                    "compute budget",
+                    f"{family} budget of {cap} configs: {dropped} dropped (each architecture "
+                    "keeps an equal share: first grid points, central lookbacks first)",
+                )
+            ] += dropped
     if budget is not None and len(kept) > budget:
         # Drop the most expensive first; ties broken by id so the cut is deterministic.
         kept.sort(key=lambda item: (item[1], item[0].config_id))
@@ -208,6 +233,41 @@ def expand(
         "selections": len(selections),
     }
     return Expansion(configs, candidates, exclusions, dimensions)
+
+
+def _lookback_priority(lookbacks: Sequence[int]) -> dict[int, int]:
+    """Rank of each lookback from the middle of the sorted list outwards (30, 14, 60,
+    7, 90 for the default plan); the budget keeps the first ones."""
+    ordered = sorted(set(int(lb) for lb in lookbacks))
+    mid = (len(ordered) - 1) // 2
+    order = sorted(range(len(ordered)), key=lambda i: (abs(i - mid), i))
+    return {ordered[i]: rank for rank, i in enumerate(order)}
+
+
+def _family_budget(
+    kept: list[tuple[ModelConfig, float]], family: str, cap: int
+) -> tuple[list[tuple[ModelConfig, float]], int]:
+    """Keep at most ``cap`` configs of ``family``: round robin over its architectures,
+    each in its candidate order (so each gets an equal share, and a short one leaves its
+    share to the others). Returns (kept, how many were dropped)."""
+    members = [item for item in kept if item[0].family == family]
+    if len(members) <= cap:
+        return kept, 0
+    queues: dict[str, list[tuple[ModelConfig, float]]] = {}
+    for item in members:
+        queues.setdefault(item[0].architecture, []).append(item)
+    chosen: set[str] = set()
+    names = sorted(queues)
+    position = dict.fromkeys(names, 0)
+    while len(chosen) < cap:
+        for name in names:
+            if len(chosen) >= cap:
+                break
+            if position[name] < len(queues[name]):
+                chosen.add(queues[name][position[name]][0].config_id)
+                position[name] += 1
+    out = [item for item in kept if item[0].family != family or item[0].config_id in chosen]
+    return out, len(members) - cap
 
 
 def _sort_key(c: ModelConfig) -> tuple[Any, ...]:

@@ -84,6 +84,10 @@ class PlanSettings(Section):
         description="per-architecture param grids replacing the built-in ones, e.g. {ppo = {total_timesteps = [5000]}}",
     )
     budget: int = Field(486, ge=1, description="most configs the plan may yield")
+    family_budgets: dict[str, int] = Field(
+        default_factory=lambda: {"classical": 216, "deep": 160, "econometric": 46, "rl": 64},
+        description="most configs per family (an equal share per architecture); families not named are not capped",
+    )
     max_grid: int = Field(
         0, ge=0, description="most param combinations per architecture; 0 = the whole grid"
     )

@@ -307,6 +307,7 @@ class LeaseRow(Base):
     acquired_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
 
+
 class Prediction(Base):
     """One signal served by ``POST /predict``: the prediction log. One row per (request,
     config, asset); ``request_id`` groups the rows of one call, ``bar_ts`` is the bar the

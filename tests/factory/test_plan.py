@@ -116,3 +116,57 @@ def test_per_architecture_grids_and_prior_exclusions() -> None:
     assert ("prior performance", "failed 3 times in a row") in {
         (e.rule, e.reason) for e in exp.exclusions
     }
+
+
+FULL_DATA = DataProfile(
+    frozenset(
+        [
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "bid_size",
+            "ask_size",
+            "sentiment_score",
+            "sentiment_volume",
+            "onchain_active_addresses",
+            "onchain_tx_count",
+        ]
+    ),
+    n_bars=5000,
+    n_assets=20,
+)
+
+
+def test_the_default_plan_is_486_configs_on_full_data_explained() -> None:
+    from factory import catalog
+    from factory.settings import load_settings
+
+    settings = load_settings(None)
+    exp = catalog.plan(settings, FULL_DATA)
+    assert len(exp.configs) == 486
+    assert len({c.config_id for c in exp.configs}) == 486
+    assert catalog.plan(settings, FULL_DATA).configs == exp.configs  # stable
+    # every candidate is either kept or excluded with a reason
+    assert exp.candidates == 486 + sum(e.count for e in exp.exclusions)
+    families = {c.family for c in exp.configs}
+    assert families == {"classical", "deep", "econometric", "rl"}
+    assert len(exp.by_architecture()) >= 25
+    budgets = settings.plan.family_budgets
+    for family, cap in budgets.items():
+        assert sum(1 for c in exp.configs if c.family == family) <= cap
+    # the budget shares a family evenly: no architecture gets more than one extra config
+    per_arch = exp.by_architecture()
+    for family in ("classical", "deep", "rl"):
+        counts = [n for a, n in per_arch.items() if registry.get(a).family == family]
+        assert max(counts) - min(counts) <= 1
+
+
+def test_lookbacks_an_architecture_does_not_take_are_excluded_with_its_reason() -> None:
+    spec = registry.get("tft")
+    exp = expand([spec], [get_feature_set("ohlcv")], [7, 14, 30, 60, 90])
+    assert sorted(c.lookback for c in exp.configs) == sorted(
+        [lb for lb in (14, 30, 60) for _ in param_combinations(spec)]
+    )
+    assert any("only with lookbacks 14, 30, 60" in e.reason for e in exp.exclusions)
