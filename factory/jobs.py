@@ -95,7 +95,8 @@ def compute_ratings(app: App, inputs: RatingInputs | None = None) -> Ratings:
         planned = [c.config_id for c in catalog.plan(settings, catalog.profile(data)).configs]
     tried = trial_counts(db, params.key)
     extra = {
-        "pending": len(set(planned) - set(current)),
+        # planned configs without a record yet: not evaluated, or waiting for enough data
+        "pending": len(set(planned) - set(returns.columns) - set(failed)),
         "earlier_settings": tried.earlier,
         "tuning": tuning_trials(db),
     }

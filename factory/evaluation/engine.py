@@ -415,8 +415,9 @@ class _Run:
             ret_rows.append((row.net, row.gross, row.turnover, row.cost))
             ret_ts.append(i)
         if pipeline is None:
-            raise ValueError(
-                f"no block had enough training samples (needs {self.spec.tags.min_history})"
+            self.notes.append(
+                f"no model yet: no block up to {timestamps[T - 1]:%Y-%m-%d} had enough "
+                f"training samples (needs {self.spec.tags.min_history}); waiting for data"
             )
         signals = np.array(sig_rows, dtype=np.float32).reshape(len(sig_rows), N)
         rows = np.array(ret_rows, dtype=np.float64).reshape(len(ret_rows), 4)
