@@ -54,7 +54,7 @@ def require_token(
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            status.HTTP_413_CONTENT_TOO_LARGE,
             f"request body larger than the limit of {limit} bytes ([api] max_body_bytes)",
         )
 

@@ -236,7 +236,7 @@ def config_summaries(
         stmt = stmt.where(Evaluation.status == status)
     stmt = stmt.order_by(Config.config_id).limit(limit).offset(offset)
     with db.session() as s:
-        return [_summary(c, e, active) for c, e in s.execute(stmt).tuples()]
+        return [_summary(c, e, active) for c, e in s.execute(stmt)]
 
 
 def model_card(db: Database, config_id: str, *, history: int = 50) -> ModelCard | None:
@@ -290,7 +290,7 @@ def model_card(db: Database, config_id: str, *, history: int = 50) -> ModelCard 
             .where(Rating.config_id == config_id)
             .order_by(RatingSnapshot.at.desc(), RatingSnapshot.id.desc())
             .limit(history)
-        ).tuples()
+        )
         ratings = [
             (
                 RatingPoint(
@@ -369,7 +369,7 @@ def decisions_for(
                 score=plain(p.score),
                 reason=p.reason,
             )
-            for p, c in s.execute(stmt).tuples()
+            for p, c in s.execute(stmt)
         ]
 
 
@@ -419,7 +419,7 @@ def active_set(db: Database) -> ActiveSetOut:
                     select(Rating.config_id, Rating.rank, Rating.score).where(
                         Rating.snapshot_id == snap.id, Rating.config_id.in_(list(latest.active))
                     )
-                ).tuples()
+                )
             }
     members = [
         ActiveMember(
