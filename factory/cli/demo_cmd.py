@@ -1,8 +1,8 @@
 """``factory demo``: the whole loop on the embedded real data, in one command.
 
 init -> import the S&P 500 / NASDAQ sample (arch.data) -> attach synthetic sentiment and
-on-chain series so that all eight pipelines run -> expand a demo plan (all architectures,
-all feature sets, one lookback, one param combination each) -> evaluate on Ray -> rate ->
+on-chain series so that all eight pipelines run -> expand a demo plan (one config per
+architecture: its first param combination, lookback 30 or 14) -> evaluate on Ray -> rate ->
 promote -> rebalance -> leaderboard. Everything lands in one directory it prints.
 """
 
@@ -25,8 +25,10 @@ output_dir = "{dir}/out"
 cache_dir = "{dir}/cache"
 
 [plan]
-lookbacks = [20]
+lookbacks = [30, 14]    # 30 bars where an architecture allows it, else 14
 max_grid = 1            # one param combination per architecture
+# One config per architecture (the production plan expands to 486):
+family_budgets = {{ classical = 9, deep = 8, econometric = 5, rl = 3 }}
 # Smaller deep / RL budgets than the production defaults, to stay within minutes:
 grids = {{ lstm = {{ hidden_size = [16], epochs = [3] }}, ppo = {{ total_timesteps = [5000] }} }}
 
