@@ -226,11 +226,15 @@ def _align_aux(aux: pd.DataFrame, index: pd.MultiIndex) -> pd.DataFrame:
     out = []
     for column, group in aux.groupby("column", sort=True):
         wide = group.pivot(index="ts", columns="asset", values="value").sort_index()
-        aligned = wide.reindex(wide.index.union(bar_ts)).ffill()
-        stamp = pd.Series(wide.index, index=wide.index).reindex(aligned.index).ffill()
-        fresh = (aligned.index.to_series() - stamp) <= AUX_STALENESS
-        aligned.loc[~fresh.to_numpy()] = np.nan
-        aligned = aligned.reindex(bar_ts)
+        grid = wide.index.union(bar_ts)
+        aligned = wide.reindex(grid).ffill()
+        # Per asset: when did *this* asset last report? (another asset's report must not
+        # keep its value fresh)
+        observed = pd.DataFrame(
+            {a: pd.Series(wide.index, index=wide.index).where(wide[a].notna()) for a in wide}
+        )
+        age = observed.reindex(grid).ffill().rsub(grid.to_series(), axis=0)
+        aligned = aligned.where(age <= AUX_STALENESS).reindex(bar_ts)
         stacked = pd.Series(aligned.stack(future_stack=True), name=str(column))
         stacked.index = stacked.index.set_names(["timestamp", "asset"])
         out.append(stacked)

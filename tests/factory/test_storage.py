@@ -103,6 +103,28 @@ def test_aux_values_go_stale(db: Database) -> None:
     assert (s[fresh] == 0.5).all() and s[~fresh].isna().all()
 
 
+def test_aux_staleness_is_per_asset(db: Database) -> None:
+    """One asset reporting daily must not keep another asset's single old value fresh."""
+    ts = pd.bdate_range("2020-01-01", periods=60)
+    bars = pd.concat(
+        pd.DataFrame(
+            {"timestamp": ts, "asset": a, "open": 10.0, "high": 11.0, "low": 9.0}
+            | {"close": 10.0, "volume": 1.0}
+        )
+        for a in ("AAA", "BBB")
+    )
+    import_frame(db, bars, kind="bars", source="t", at=AT)
+    daily = pd.DataFrame({"timestamp": ts, "asset": "AAA", "score": 0.1})
+    once = pd.DataFrame({"timestamp": [ts[0]], "asset": ["BBB"], "score": [0.5]})
+    import_frame(db, pd.concat([daily, once]), kind="sentiment", source="t", at=AT)
+    score = load_market_data(db).bars["sentiment_score"]
+    b = score.xs("BBB", level="asset")
+    fresh = b.index - ts[0] <= AUX_STALENESS
+    assert (~fresh).any(), "the test needs bars past the staleness limit"
+    assert (b[fresh] == 0.5).all() and b[~fresh].isna().all()
+    assert (score.xs("AAA", level="asset") == 0.1).all()
+
+
 def _config(name: str = "lightgbm") -> ModelConfig:
     return ModelConfig(name, 1, "classical", 5, "ohlcv", 1, (("num_leaves", 7),))
 
