@@ -169,8 +169,22 @@ def _store_aux(conn: Connection, f: Frame, import_id: int) -> int:
     rows = long.loc[is_new, ["asset", "ts", "name", "value"]].assign(
         kind=f.kind, import_id=import_id
     )
+    # Late data: a value dated at or before a bar the factory has already evaluated arrives
+    # after that bar's record was written (and is final). It becomes visible only to later
+    # bars, for every config — one evaluated cold tomorrow included.
+    frontier = evaluation_frontier(conn)
+    rows["visible_after"] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns]")
+    if frontier is not None:
+        rows.loc[rows["ts"] <= frontier, "visible_after"] = pd.Timestamp(frontier)
     bulk_upsert(conn, t, rows, keys=["kind", "asset", "ts", "name"])
     return len(rows)
+
+
+def evaluation_frontier(conn: Connection) -> datetime | None:
+    """The last bar any config has been evaluated through (None before the first)."""
+    t = table("evaluations")
+    last = conn.execute(select(func.max(t.c.last_ts)).where(t.c.status == "done")).scalar()
+    return None if last is None else pd.Timestamp(last).to_pydatetime()
 
 
 def load_market_data(
@@ -207,12 +221,12 @@ def _load_aux(
     conn: Connection, assets: Sequence[str] | None, end: datetime | None
 ) -> pd.DataFrame | None:
     t = AuxValue.__table__
-    stmt = select(t.c.kind, t.c.asset, t.c.ts, t.c.name, t.c.value)
+    stmt = select(t.c.kind, t.c.asset, t.c.ts, t.c.name, t.c.value, t.c.visible_after)
     if assets:
         stmt = stmt.where(t.c.asset.in_(list(assets)))
     if end is not None:
         stmt = stmt.where(t.c.ts <= end)
-    aux = read_frame(conn, stmt, datetimes=["ts"])
+    aux = read_frame(conn, stmt, datetimes=["ts", "visible_after"])
     if aux.empty:
         return None
     aux["column"] = [PANEL_PREFIX[k] + n for k, n in zip(aux["kind"], aux["name"], strict=True)]
@@ -220,24 +234,34 @@ def _load_aux(
 
 
 def _align_aux(aux: pd.DataFrame, index: pd.MultiIndex) -> pd.DataFrame:
-    """As-of alignment: a bar at t gets the latest value at or before t, if it is at most
-    AUX_STALENESS old. Nothing after t is used."""
+    """Point-in-time as-of alignment, per asset: a bar at t gets the newest value dated at
+    or before t that was *known* at t, if it is at most AUX_STALENESS old.
+
+    A value is known from its own timestamp, or — when it arrived late (``visible_after``
+    set at import) — only for bars strictly after ``visible_after``. Nothing after t is
+    used, and another asset's reports never keep one asset's value fresh.
+    """
     bar_ts = pd.DatetimeIndex(index.get_level_values("timestamp").unique()).sort_values()
+    aux = aux.dropna(subset=["value"])
+    late_from = aux["visible_after"] + pd.Timedelta(microseconds=1)
+    known = aux["ts"].where(aux["visible_after"].isna(), np.maximum(aux["ts"], late_from))
+    aux = aux.assign(known=known).sort_values(["column", "asset", "known", "ts"])
+    # A late value older than one already known is never the newest known value: drop it.
+    newest = aux.groupby(["column", "asset"])["ts"].cummax()
+    aux = aux[aux["ts"] >= newest].drop_duplicates(["column", "asset", "known"], keep="last")
     out = []
     for column, group in aux.groupby("column", sort=True):
-        wide = group.pivot(index="ts", columns="asset", values="value").sort_index()
-        grid = wide.index.union(bar_ts)
-        aligned = wide.reindex(grid).ffill()
-        # Per asset: when did *this* asset last report? (another asset's report must not
-        # keep its value fresh)
-        observed = pd.DataFrame(
-            {a: pd.Series(wide.index, index=wide.index).where(wide[a].notna()) for a in wide}
-        )
-        age = observed.reindex(grid).ffill().rsub(grid.to_series(), axis=0)
+        value = group.pivot(index="known", columns="asset", values="value")
+        dated = group.pivot(index="known", columns="asset", values="ts")
+        grid = value.index.union(bar_ts)
+        aligned = value.reindex(grid).ffill()
+        age = -dated.reindex(grid).ffill().sub(grid.to_series(), axis=0)
         aligned = aligned.where(age <= AUX_STALENESS).reindex(bar_ts)
         stacked = pd.Series(aligned.stack(future_stack=True), name=str(column))
         stacked.index = stacked.index.set_names(["timestamp", "asset"])
         out.append(stacked)
+    if not out:
+        return pd.DataFrame(index=index)
     return pd.concat(out, axis=1).reindex(index)
 
 

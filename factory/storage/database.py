@@ -186,7 +186,7 @@ def bulk_upsert(
     update: Sequence[str] | None = None,
 ) -> None:
     """Insert a DataFrame whose columns are ``tbl`` columns, fast, with the same conflict
-    semantics as `upsert` (skip, or update ``update`` columns). NaN becomes NULL.
+    semantics as `upsert` (skip, or update ``update`` columns). NaN and NaT become NULL.
 
     SQLite gets one ``executemany`` of tuples; PostgreSQL a ``COPY`` into a temporary table
     followed by one ``INSERT ... SELECT ... ON CONFLICT``. Both are 10-50x faster than
@@ -231,10 +231,13 @@ def _frame_rows(frame: pd.DataFrame, *, sqlite: bool) -> list[tuple[Any, ...]]:
     for name in frame.columns:
         col = frame[name]
         if pd.api.types.is_datetime64_any_dtype(col.dtype):
+            missing = col.isna().to_numpy()
             if sqlite:
-                columns.append(list(col.dt.strftime(_SQLITE_DT)))
+                values = col.dt.strftime(_SQLITE_DT).to_numpy(dtype=object, copy=True)
             else:
-                columns.append(list(col.dt.to_pydatetime()))
+                values = np.array(col.dt.to_pydatetime(), dtype=object)
+            values[missing] = None  # NaT becomes NULL
+            columns.append(list(values))
         elif pd.api.types.is_float_dtype(col.dtype):
             values = col.to_numpy(dtype=np.float64)
             if np.isnan(values).any():

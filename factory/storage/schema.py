@@ -81,6 +81,10 @@ class AuxValue(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[float | None] = mapped_column(Double, nullable=True)
     import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"), nullable=True)
+    # Set when the value arrived late: the last bar the factory had already evaluated when
+    # it was imported. The value is then visible only to bars after that one, so a config
+    # evaluated later sees what a live config saw (docs/architecture.md, "Late data").
+    visible_after: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Config(Base):

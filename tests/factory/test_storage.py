@@ -125,6 +125,34 @@ def test_aux_staleness_is_per_asset(db: Database) -> None:
     assert (score.xs("AAA", level="asset") == 0.1).all()
 
 
+def test_late_aux_values_are_visible_only_after_the_evaluated_frontier(db: Database) -> None:
+    """Sentiment that arrives after bars were evaluated changes no past bar's inputs, so a
+    config evaluated cold later sees what a live config saw; before any evaluation an
+    import is a backfill and is used in full."""
+    ts = pd.bdate_range("2020-01-01", periods=30)
+    bars = pd.DataFrame(
+        {"timestamp": ts, "asset": "AAA", "open": 10.0, "high": 11.0, "low": 9.0}
+        | {"close": 10.0, "volume": 1.0}
+    )
+    import_frame(db, bars, kind="bars", source="t", at=AT)
+    early = pd.DataFrame({"timestamp": ts[0:9:2], "asset": "AAA", "score": 0.1})
+    import_frame(db, early, kind="sentiment", source="t", at=AT)
+    backfill = load_market_data(db).bars["sentiment_score"].droplevel("asset")
+    assert (backfill.iloc[:10] == 0.1).all()
+
+    c = _config()
+    upsert_configs(db, [c], at=AT)
+    store_result(db, _result(c.config_id, n=10), eval_key="k", at=AT)  # through ts[9]
+    late = pd.DataFrame({"timestamp": [ts[9], ts[12]], "asset": "AAA", "score": [0.7, 0.9]})
+    import_frame(db, late, kind="sentiment", source="t", at=AT)
+    s = load_market_data(db).bars["sentiment_score"].droplevel("asset")
+    # ts[9]'s value arrived after ts[9] was evaluated: bars up to ts[9] keep the old view,
+    # the next bars see it, and ts[12]'s value (on time) takes over at ts[12].
+    assert (s.iloc[:10] == 0.1).all()
+    assert (s.iloc[10:12] == 0.7).all()
+    assert (s.iloc[12:17] == 0.9).all()
+
+
 def _config(name: str = "lightgbm") -> ModelConfig:
     return ModelConfig(name, 1, "classical", 5, "ohlcv", 1, (("num_leaves", 7),))
 
