@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,12 @@ backend = "serial"
 """
 
 
-def run(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    cwd: Path, *args: str, ok: bool = True, db_url: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACTORY_")}
+    if db_url is not None:
+        env["FACTORY_DB_URL"] = db_url
     proc = subprocess.run(
         [FACTORY, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )
@@ -40,13 +45,18 @@ def run(cwd: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[s
     return proc
 
 
-def run_json(cwd: Path, *args: str) -> dict:  # type: ignore[type-arg]
-    return json.loads(run(cwd, *args, "--format", "json").stdout)
+def run_json(cwd: Path, *args: str, db_url: str | None = None) -> dict:  # type: ignore[type-arg]
+    return json.loads(run(cwd, *args, "--format", "json", db_url=db_url).stdout)
 
 
-def test_the_whole_loop_from_the_command_line(tmp_path: Path) -> None:
+def test_the_whole_loop_from_the_command_line(tmp_path: Path, db_url: str) -> None:
+    """import -> plan -> evaluate -> rate -> promote -> rebalance -> leaderboard -> API, on
+    SQLite and on the PostgreSQL server (FACTORY_DB_URL, as a deployment sets it)."""
+    run = partial(globals()["run"], db_url=db_url)
+    run_json = partial(globals()["run_json"], db_url=db_url)
     run(tmp_path, "init")
-    assert (tmp_path / "factory.toml").exists() and (tmp_path / "factory.db").exists()
+    assert (tmp_path / "factory.toml").exists()
+    assert (tmp_path / "factory.db").exists() == db_url.startswith("sqlite")
     (tmp_path / "factory.toml").write_text(SETTINGS)
 
     synth = run_json(
@@ -95,6 +105,21 @@ def test_the_whole_loop_from_the_command_line(tmp_path: Path) -> None:
     assert csv[0].startswith("rank,config_id,family") and len(csv) == 4
     table = run(tmp_path, "leaderboard").stdout
     assert "leaderboard" in table and "active" in table
+
+    # The API serves the same database the daemon writes.
+    from fastapi.testclient import TestClient
+
+    from factory.api.app import create_app
+    from factory.app import App
+    from factory.settings import load_settings
+
+    api = App(load_settings(tmp_path / "factory.toml", db_url=db_url))
+    with TestClient(create_app(api)) as client:
+        rows = client.get("/leaderboard").json()["rows"]
+        assert sorted(r["config_id"] for r in rows) == sorted(r["config_id"] for r in board["rows"])
+        latest = client.get("/rebalance/latest").json()
+        assert latest["weights"] == pytest.approx(reb["weights"])
+    api.db.dispose()
 
 
 def test_bad_input_exits_2_with_file_row_rule(tmp_path: Path) -> None:
