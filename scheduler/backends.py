@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+MAX_TASK_RETRIES = 2
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -124,7 +125,10 @@ class RayBackend:
                     configure_logging=True,
                 )
             self._started = True
-        self._remote = ray.remote(num_cpus=1, max_retries=0)(_call)
+        # A task whose worker process or node dies is re-run (at most MAX_TASK_RETRIES
+        # times: evaluations are deterministic, so a retry computes the same result); a
+        # config that keeps killing its worker then ends as an error with Ray's reason.
+        self._remote = ray.remote(num_cpus=1, max_retries=MAX_TASK_RETRIES)(_call)
         self._slots = max(1, int(ray.cluster_resources().get("CPU", workers)))
         self._pending: dict[Any, tuple[Any, float]] = {}  # ref -> (tag, submitted at)
         self._running_since: dict[Any, float] = {}

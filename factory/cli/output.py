@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, redirect_stdout
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,19 @@ def plain(value: Any) -> Any:
 
 def print_json(payload: Mapping[str, Any]) -> None:
     sys.stdout.write(json.dumps(plain(payload), indent=2) + "\n")
+
+
+@contextmanager
+def stdout_kept_for(document: bool) -> Iterator[TextIO]:
+    """While a ``--format json`` command works, send everything else printed to stdout
+    (Ray's raylet and worker messages, a library's prints) to stderr, so that stdout holds
+    only the document; yields the real stdout for streamed documents (JSON Lines)."""
+    real = sys.stdout
+    if not document:
+        yield real
+        return
+    with redirect_stdout(sys.stderr):
+        yield real
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

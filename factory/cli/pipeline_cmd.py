@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +20,7 @@ from factory.cli.output import (
     print_json,
     print_table,
     records,
+    stdout_kept_for,
 )
 from factory.settings import SchedulerSettings
 
@@ -223,21 +223,22 @@ def evaluate(
             f"{len(chosen)} configs on {len(data.assets)} assets x {len(data.timestamps)} bars; "
             f"backend {_where(s)}; database {a.db.describe()}"
         )
-    be = make_backend(s.backend, workers=s.workers, address=s.address)
-    try:
-        report = run_sweep(
-            a.db,
-            a.settings,
-            data,
-            chosen,
-            be,
-            a.clock,
-            retry_failed=retry_failed,
-            force=force,
-            progress=format != "json",
-        )
-    finally:
-        be.shutdown()
+    with stdout_kept_for(format == "json"):
+        be = make_backend(s.backend, workers=s.workers, address=s.address)
+        try:
+            report = run_sweep(
+                a.db,
+                a.settings,
+                data,
+                chosen,
+                be,
+                a.clock,
+                retry_failed=retry_failed,
+                force=force,
+                progress=format != "json",
+            )
+        finally:
+            be.shutdown()
     payload = {
         "evaluated": report.evaluated,
         "failed": report.failed,
@@ -473,29 +474,30 @@ def run(
         },
     )
     s = a.settings.scheduler
-    be = make_backend(s.backend, workers=s.workers, address=s.address)
+    with stdout_kept_for(format == "json") as out:
+        be = make_backend(s.backend, workers=s.workers, address=s.address)
 
-    def show(now: datetime, results: list[JobResult]) -> None:
-        if format == "json":  # one JSON object per line (JSON Lines)
-            sys.stdout.write(
-                json.dumps(plain({"at": now, "jobs": [r.__dict__ for r in results]})) + "\n"
-            )
-            sys.stdout.flush()
-            return
-        if not results:
-            console.print(f"{now:%Y-%m-%d %H:%M:%S} nothing due")
-        for r in results:
-            console.print(
-                f"{now:%Y-%m-%d %H:%M:%S} {r.status:<7} {r.job:<9} {r.time_key}  {r.detail}"
-            )
+        def show(now: datetime, results: list[JobResult]) -> None:
+            if format == "json":  # one JSON object per line (JSON Lines), on the real stdout
+                line = {"at": now, "jobs": [r.__dict__ for r in results]}
+                out.write(json.dumps(plain(line)) + "\n")
+                out.flush()
+                return
+            if not results:
+                console.print(f"{now:%Y-%m-%d %H:%M:%S} nothing due")
+            for r in results:
+                console.print(
+                    f"{now:%Y-%m-%d %H:%M:%S} {r.status:<7} {r.job:<9} {r.time_key}  {r.detail}"
+                )
 
-    try:
-        if once:
-            show(a.now(), tick(a, be, progress=format != "json"))
-        else:
-            err_console.print(
-                f"factory run: ticking every {interval:.0f} s on {a.db.describe()} (Ctrl-C stops)"
-            )
-            run_forever(a, be, interval_s=interval, on_tick=show)
-    finally:
-        be.shutdown()
+        try:
+            if once:
+                show(a.now(), tick(a, be, progress=format != "json"))
+            else:
+                err_console.print(
+                    f"factory run: ticking every {interval:.0f} s on {a.db.describe()} "
+                    "(Ctrl-C stops)"
+                )
+                run_forever(a, be, interval_s=interval, on_tick=show)
+        finally:
+            be.shutdown()
