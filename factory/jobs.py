@@ -31,7 +31,7 @@ from factory.storage.results import (
     evaluation_states,
     latest_signals,
     load_configs,
-    load_returns,
+    load_return_matrices,
     mark_pruned,
     trial_counts,
     tuning_trials,
@@ -76,7 +76,8 @@ def compute_ratings(app: App, inputs: RatingInputs | None = None) -> Ratings:
     db = app.db
     settings = app.settings
     params = catalog.eval_params(settings)
-    returns = load_returns(db, "net_return")
+    matrices = load_return_matrices(db, ("net_return", "turnover"))
+    returns = matrices["net_return"]
     states = evaluation_states(db)
     current = {cid: st for cid, st in states.items() if st.eval_key == params.key}
     failed = sorted(cid for cid, st in current.items() if st.status == "failed")
@@ -85,7 +86,7 @@ def compute_ratings(app: App, inputs: RatingInputs | None = None) -> Ratings:
     for cid in failed:
         if cid not in returns.columns:
             returns[cid] = float("nan")
-    turnover = load_returns(db, "turnover").reindex(index=returns.index, columns=returns.columns)
+    turnover = matrices["turnover"].reindex(index=returns.index, columns=returns.columns)
     cycle = decisions.latest_cycle(db)
     data = inputs.data
     if data is None:
