@@ -320,6 +320,18 @@ class SchedulerSettings(Section):
     workers: int = Field(2, ge=1, description="local Ray CPUs / parallel tasks")
 
 
+class IngestSettings(Section):
+    """New bars for `factory run`: a watched drop directory (docs/operations.md, "Ingest")."""
+
+    drop_dir: str | None = Field(
+        None,
+        description="directory the daemon imports dropped CSV/Parquet files from; unset = off",
+    )
+    settle_seconds: float = Field(
+        2.0, ge=0, description="a dropped file is imported once unchanged this long"
+    )
+
+
 class ApiSettings(Section):
     """The HTTP API and dashboard of `factory serve`."""
 
@@ -366,6 +378,7 @@ class Settings(BaseSettings):
     rating: RatingSettings = Field(default_factory=RatingSettings)
     portfolio: PortfolioSettings = Field(default_factory=PortfolioSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod

@@ -6,6 +6,7 @@ jobs whose key has no finished run yet, in this order:
 =========  ===================================================  =====================
 job        time key                                             effect
 =========  ===================================================  =====================
+ingest     what the feed has waiting (none: not due)            import / quarantine
 evaluate   last bar + planned config ids (+ latest due retry)   incremental sweep
 rate       now floored to 5 minutes                             rating snapshot
 promote    UTC date of now                                      promotion cycle
@@ -18,8 +19,8 @@ table. Because every job is idempotent for its key, a crash or restart resumes w
 stopped and repeats nothing already finished; a failed job is retried at the next tick.
 Policy (`due_jobs`) is a pure function; `tick` executes.
 
-Not yet here (later issues): polling a live data source (new bars arrive through
-``factory data import``), drift monitoring and Optuna refinement.
+Ingest runs first, so bars dropped into ``[ingest] drop_dir`` are evaluated, rated and
+rebalanced on in the same tick (`factory.ingest`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from datetime import datetime
 from factory import catalog
 from factory.app import App
 from factory.data.market import MarketData
+from factory.ingest.job import feed_for, ingest, ingest_key
 from factory.jobs import (
     NothingToDo,
     PruneOutcome,
@@ -54,7 +56,7 @@ from factory.storage.results import EvaluationState, evaluation_states
 from scheduler.backends import Backend
 from scheduler.sweep import run_sweep
 
-JOBS = ("evaluate", "rate", "promote", "rebalance", "prune")
+JOBS = ("ingest", "evaluate", "rate", "promote", "rebalance", "prune")
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,11 @@ def tick(
 ) -> list[JobResult]:
     """Run every due job once. Never raises for a job's failure (it is recorded)."""
     now = app.now()
+    results = _ingest(app)
     try:
         data = (cache or DataCache()).get(app)
     except LookupError:
-        return [JobResult("evaluate", "-", "skipped", "no bars stored yet")]
+        return [*results, JobResult("evaluate", "-", "skipped", "no bars stored yet")]
     last_bar = data.timestamps[-1].to_pydatetime()
     configs = catalog.plan(app.settings, catalog.profile(data)).configs
     keys: dict[str, str | None] = {
@@ -150,22 +153,37 @@ def tick(
         "rebalance": lambda: f"gross {rebalance_job(app).rebalance.gross:.3f}",
         "prune": lambda: _pruned(prune_job(app)),
     }
-    results = []
     for job, key in due_jobs(keys, finished):
-        decisions.record_run(app.db, job, key, status="running", at=app.now())
-        try:
-            detail = actions[job]()
-        except NothingToDo as exc:
-            decisions.record_run(app.db, job, key, status="skipped", at=app.now(), detail=str(exc))
-            results.append(JobResult(job, key, "skipped", str(exc)))
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
-            decisions.record_run(app.db, job, key, status="failed", at=app.now(), error=error)
-            results.append(JobResult(job, key, "failed", f"{type(exc).__name__}: {exc}"))
-        else:
-            decisions.record_run(app.db, job, key, status="done", at=app.now(), detail=detail)
-            results.append(JobResult(job, key, "done", detail))
+        results.append(_run_job(app, job, key, actions[job]))
     return results
+
+
+def _run_job(app: App, job: str, key: str, action: Callable[[], str]) -> JobResult:
+    """Run one job for its key, recording running, then done / skipped / failed."""
+    decisions.record_run(app.db, job, key, status="running", at=app.now())
+    try:
+        detail = action()
+    except NothingToDo as exc:
+        decisions.record_run(app.db, job, key, status="skipped", at=app.now(), detail=str(exc))
+        return JobResult(job, key, "skipped", str(exc))
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+        decisions.record_run(app.db, job, key, status="failed", at=app.now(), error=error)
+        return JobResult(job, key, "failed", f"{type(exc).__name__}: {exc}")
+    decisions.record_run(app.db, job, key, status="done", at=app.now(), detail=detail)
+    return JobResult(job, key, "done", detail)
+
+
+def _ingest(app: App) -> list[JobResult]:
+    """The ingest job, when a feed is configured and has something waiting."""
+    feed = feed_for(app)
+    if feed is None:
+        return []
+    deliveries = feed.poll()
+    key = ingest_key(deliveries)
+    if key is None or decisions.run_status(app.db, "ingest", key) == "done":
+        return []
+    return [_run_job(app, "ingest", key, lambda: ingest(app, feed, deliveries).summary())]
 
 
 def _pruned(out: PruneOutcome) -> str:
@@ -178,7 +196,12 @@ def _evaluate(
     app: App, backend: Backend, data: MarketData, configs: Sequence[ModelConfig], progress: bool
 ) -> str:
     report = run_sweep(app.db, app.settings, data, configs, backend, app.clock, progress=progress)
-    return f"evaluated {report.evaluated}, failed {report.failed}, up to date {report.skipped}"
+    w = report.work
+    return (
+        f"evaluated {report.evaluated} (new {w.get('cold', 0)}, refitted {w.get('refit', 0)}, "
+        f"predict-only {w.get('predict', 0)}), failed {report.failed}, "
+        f"up to date {report.skipped}"
+    )
 
 
 def run_forever(

@@ -47,7 +47,8 @@ def test_each_job_runs_once_per_time_key(loop_app: App) -> None:
     clock = a.clock
     assert isinstance(clock, FakeClock)
     be = SerialBackend()
-    assert ran(tick(a, be)) == dict.fromkeys(JOBS, "done")
+    # ingest is due only when a feed has something waiting (none is configured here)
+    assert ran(tick(a, be)) == dict.fromkeys(set(JOBS) - {"ingest"}, "done")
     assert tick(a, be) == []  # nothing due at the same time
     clock.advance(timedelta(minutes=5))
     assert ran(tick(a, be)) == {"rate": "done"}
