@@ -26,12 +26,15 @@ rebalanced on in the same tick (`factory.ingest`).
 from __future__ import annotations
 
 import hashlib
+import logging
 import signal
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from factory import catalog
 from factory.app import App
@@ -55,6 +58,11 @@ from factory.storage.bars import data_version, load_market_data
 from factory.storage.results import EvaluationState, evaluation_states
 from scheduler.backends import Backend
 from scheduler.sweep import run_sweep
+
+# The database went away (server down, network cut): the loop waits and retries.
+DB_UNREACHABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
+log = logging.getLogger(__name__)
 
 JOBS = ("ingest", "evaluate", "rate", "promote", "rebalance", "prune")
 
@@ -204,6 +212,12 @@ def _evaluate(
     )
 
 
+def backoff(failures: int, interval_s: float, cap_s: float = 600.0) -> float:
+    """Seconds to wait after ``failures`` consecutive ticks without a database: the tick
+    interval, doubling, at most ``cap_s`` (10 minutes)."""
+    return float(min(cap_s, max(interval_s, 1.0) * 2 ** (failures - 1)))
+
+
 def run_forever(
     app: App,
     backend: Backend,
@@ -215,7 +229,8 @@ def run_forever(
     max_ticks: int | None = None,
 ) -> int:
     """Tick every ``interval_s`` seconds until SIGINT/SIGTERM (or ``max_ticks``). Returns
-    the number of ticks run."""
+    the number of ticks run. When the database cannot be reached the tick is reported as
+    failed and the next one waits ``backoff`` (the interval, doubling, at most 10 min)."""
     stop = False
 
     def _stop(signum: int, _frame: object) -> None:
@@ -224,15 +239,33 @@ def run_forever(
 
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     ticks = 0
+    outage = 0  # consecutive ticks the database could not be reached
     cache = DataCache()
     try:
         while not stop and (max_ticks is None or ticks < max_ticks):
             started = monotonic()
-            results = tick(app, backend, cache=cache)
+            try:
+                results = tick(app, backend, cache=cache)
+            except DB_UNREACHABLE as exc:
+                # Nothing of the tick was recorded as done, so the next one redoes it.
+                outage += 1
+                first_line = (str(exc).strip().splitlines() or [""])[0]
+                log.warning(
+                    "database unreachable (%s: %s); retrying in %.0f s",
+                    type(exc).__name__,
+                    first_line,
+                    backoff(outage, interval_s),
+                )
+                results = [JobResult("tick", "-", "failed", f"database unreachable: {first_line}")]
+            else:
+                if outage:
+                    log.warning("database reachable again after %d failed tick(s)", outage)
+                outage = 0
             ticks += 1
             if on_tick is not None:
                 on_tick(app.now(), results)
-            remaining = interval_s - (monotonic() - started)
+            wait = backoff(outage, interval_s) if outage else interval_s
+            remaining = wait - (monotonic() - started)
             while remaining > 0 and not stop and (max_ticks is None or ticks < max_ticks):
                 step = min(remaining, 1.0)
                 sleep(step)
