@@ -168,3 +168,15 @@ def test_arch_commands(tmp_path: Path) -> None:
 def test_arch_check(tmp_path: Path) -> None:
     out = run_json(tmp_path, "arch", "check", "lightgbm")
     assert out["passed"] and len(out["checks"]) >= 10
+
+
+def test_health_exits_0_while_the_database_answers_and_1_when_it_does_not(
+    tmp_path: Path,
+) -> None:
+    run(tmp_path, "init")
+    assert run_json(tmp_path, "health")["status"] == "ok"
+    assert "answers" in run(tmp_path, "health").stdout
+    gone = run(
+        tmp_path, "--db", "postgresql+psycopg://postgres@127.0.0.1:1/none", "health", ok=False
+    )
+    assert gone.returncode == 1 and "cannot open database" in gone.stderr
