@@ -90,9 +90,13 @@ class SerialBackend:
         self._queue.clear()
 
 
-def _call(fn: Callable[..., Any], *args: Any) -> Any:
+def _call(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """Runs in the worker: the value and the seconds the task itself took (waiting in
+    Ray's queue is not task time)."""
     single_thread()
-    return fn(*args)
+    start = time.perf_counter()
+    value = fn(*args)
+    return value, time.perf_counter() - start
 
 
 class RayBackend:
@@ -150,24 +154,24 @@ class RayBackend:
             now = time.perf_counter()
             for ref in ready:
                 tag, submitted = self._pending.pop(ref)
-                self._running_since.pop(ref, None)
+                started = self._running_since.pop(ref, submitted)
                 try:
-                    value = ray.get(ref)
+                    value, seconds = ray.get(ref)
                 except Exception as exc:  # worker crash, cancellation, task error
-                    yield Outcome(tag, error=_ray_error(exc), seconds=now - submitted)
+                    yield Outcome(tag, error=_ray_error(exc), seconds=now - started)
                 else:
-                    yield Outcome(tag, value=value, seconds=now - submitted)
+                    yield Outcome(tag, value=value, seconds=seconds)
             if timeout_s is not None:
                 for ref, (tag, submitted) in list(self._pending.items()):
-                    since = self._running_since.get(ref)
-                    if since is not None and now - since > timeout_s:
+                    running = self._running_since.get(ref)
+                    if running is not None and now - running > timeout_s:
                         ray.cancel(ref, force=True)
                         self._pending.pop(ref)
                         self._running_since.pop(ref)
                         yield Outcome(
                             tag,
                             error=f"cancelled after {timeout_s:.0f} s (time budget)",
-                            seconds=now - submitted,
+                            seconds=now - running,
                         )
 
     def shutdown(self) -> None:
