@@ -7,6 +7,7 @@ The CLI is the composition root: the one place in ``factory`` that may import
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -46,6 +47,12 @@ def make_app(ctx: typer.Context, **overrides: object) -> App:
     obj = ctx.find_root().obj or {}
     settings = load_settings(obj.get("config"), db_url=obj.get("db"), **overrides)
     return App(settings)
+
+
+def inspect_app(ctx: typer.Context) -> App:
+    """`make_app` for inspection commands: the database is opened read-only, never
+    migrated and never created (see docs/operations.md, "Read-only inspection")."""
+    return replace(make_app(ctx), read_only=True)
 
 
 def _register() -> None:
