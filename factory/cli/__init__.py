@@ -56,10 +56,11 @@ def inspect_app(ctx: typer.Context) -> App:
 
 
 def _register() -> None:
-    from factory.cli import arch_cmd, data_cmd, demo_cmd, pipeline_cmd, serve_cmd
+    from factory.cli import arch_cmd, artifacts_cmd, data_cmd, demo_cmd, pipeline_cmd, serve_cmd
 
     app.add_typer(data_cmd.app, name="data", help="Import, generate and inspect market data.")
     app.add_typer(arch_cmd.app, name="arch", help="List, show and check architectures.")
+    app.add_typer(artifacts_cmd.app, name="artifacts", help="Verify the stored model artifacts.")
     pipeline_cmd.register(app)
     demo_cmd.register(app)
     serve_cmd.register(app)

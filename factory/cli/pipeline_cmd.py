@@ -434,7 +434,8 @@ def leaderboard(
 def prune(
     ctx: typer.Context, format: Annotated[Output, typer.Option("--format")] = Output.table
 ) -> None:
-    """Apply retention to old artifacts, old rating snapshots and the feature cache."""
+    """Verify every stored artifact, then apply retention to old artifacts, old rating
+    snapshots and the feature cache."""
     from factory.cli import make_app
     from factory.jobs import prune_job
 
@@ -447,6 +448,16 @@ def prune(
         f"pruned {out.deleted} artifacts ({out.kept_active} live configs untouched), "
         f"{out.snapshots} rating snapshots, {out.cache_files} feature cache files"
     )
+    if out.problems:
+        err_console.print(
+            f"warning: {out.problems} stored artifact(s) failed verification (recorded as "
+            "events): run `factory artifacts verify` for the list"
+        )
+    if out.refused:
+        err_console.print(
+            f"warning: {out.refused} artifact(s) not deleted: their recorded path leads "
+            "outside the artifact root (recorded as events)"
+        )
 
 
 def run(
