@@ -1,7 +1,8 @@
 """Execution backends: where evaluation tasks run.
 
 ``ray`` (default): ``ray.init`` embedded on this machine with ``num_cpus = workers`` and
-the dashboard off, or joined to a cluster by address. Large inputs go to the object store
+the dashboard off, or joined to a cluster by address. The embedded runtime's processes
+die with the driver, even after ``kill -9`` (a watchdog sidecar, `scheduler.ray_reaper`). Large inputs go to the object store
 once (`put`) and every task reads them from there. Each worker runs one thread
 (``OMP_NUM_THREADS=1`` and ``torch.set_num_threads(1)``) so that ``workers`` tasks use
 ``workers`` cores.
@@ -19,6 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from scheduler.ray_reaper import Watchdog, reap_leftovers, start_watchdog
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -108,12 +111,20 @@ class RayBackend:
 
         self._ray = ray
         self._started = False
+        self._watchdog: Watchdog | None = None
         if not ray.is_initialized():
             env = {"env_vars": {var: "1" for var in THREAD_VARS}}
             if address:
                 _check_reachable(address)
                 ray.init(address=address, runtime_env=env, log_to_driver=True)
             else:
+                # Processes of an earlier local runtime whose driver was killed and whose
+                # watchdog did not get to them (see scheduler/ray_reaper.py).
+                reaped = reap_leftovers()
+                if reaped:
+                    logging.getLogger(__name__).warning(
+                        "reaped %d Ray processes left by a killed driver: %s", len(reaped), reaped
+                    )
                 ray.init(
                     address="local",  # never join a stale cluster or $RAY_ADDRESS by accident
                     num_cpus=workers,
@@ -123,6 +134,8 @@ class RayBackend:
                     logging_level=logging.WARNING,
                     configure_logging=True,
                 )
+                # The local runtime's processes die with this driver, even after kill -9.
+                self._watchdog = start_watchdog()
             self._started = True
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_call)
         self._slots = max(1, int(ray.cluster_resources().get("CPU", workers)))
@@ -173,6 +186,10 @@ class RayBackend:
         self._running_since.clear()
         if self._started:
             self._ray.shutdown()
+            self._started = False
+        if self._watchdog is not None:
+            self._watchdog.stop()  # reaps what ray.shutdown() left (the agents)
+            self._watchdog = None
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
