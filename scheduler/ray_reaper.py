@@ -207,10 +207,13 @@ def watch(driver: Proc, state: Path, stdin: IO[bytes]) -> None:
     known: dict[int, Proc] = {}
     try:
         while not closed.is_set() and driver.handle() is not None:
+            # The driver's Ray descendants now, plus earlier ones still alive (an agent
+            # whose raylet died is no longer a descendant); finished workers drop out.
             fresh = {p.pid: p for p in ray_descendants(driver.pid)}
-            if fresh.keys() - known.keys():
-                known.update(fresh)
-                _write_state(state, driver, list(known.values()))
+            current = {pid: p for pid, p in known.items() if p.handle() is not None} | fresh
+            if current.keys() != known.keys():
+                _write_state(state, driver, list(current.values()))
+            known = current
             closed.wait(REFRESH_S)
         reap(known.values())
     finally:
