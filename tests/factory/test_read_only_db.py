@@ -5,9 +5,11 @@ not a Model Factory database — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from factory.storage.database import (
     head_revision,
 )
 
+T0 = datetime(2026, 1, 5)
 READ_ONLY_COMMANDS = (("data", "show"), ("leaderboard",), ("configs",))
 
 
@@ -191,3 +194,40 @@ def test_a_file_that_is_not_sqlite_is_refused_untouched(
         code, _, err = cli(capsys, monkeypatch, "--db", f"sqlite:///{path}", *args)
         assert code == 1 and f"{path} is not an SQLite database" in err, err
     assert snapshot(clean_env) == before
+
+
+def test_inspection_commands_work_read_only(
+    db_url: str,
+    clean_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ordinary case on both databases: a factory database with bars is shown, and
+    nothing in it changes."""
+    from factory.data.importer import import_frame
+    from factory.data.synth import synth_universe
+
+    db = Database(db_url)
+    import_frame(db, synth_universe(2, 30, seed=1).bars, kind="bars", source="t", at=T0)
+    db.dispose()
+
+    def counts() -> dict[str, int]:
+        engine = create_engine(db_url)
+        with engine.connect() as conn:
+            out = {
+                t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())
+                for t in sorted(inspect(conn).get_table_names())
+            }
+        engine.dispose()
+        return out
+
+    before = counts()
+    code, out, err = cli(capsys, monkeypatch, "--db", db_url, "data", "show", "--format", "json")
+    assert code == 0, err
+    body = json.loads(out)
+    assert [(r["asset"], r["bars"]) for r in body["bars"]] == [("SYN000", 30), ("SYN001", 30)]
+    code, _, err = cli(capsys, monkeypatch, "--db", db_url, "leaderboard")
+    assert code == 1 and "no rating snapshot yet" in err
+    code, out, err = cli(capsys, monkeypatch, "--db", db_url, "artifacts", "verify")
+    assert code == 0 and "0 artifacts verified" in out, err
+    assert counts() == before
