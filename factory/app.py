@@ -17,11 +17,14 @@ from factory.storage.database import Database
 class App:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
+    # Inspection commands: the database is opened read-only and never migrated.
+    read_only: bool = False
 
     @cached_property
     def db(self) -> Database:
-        """The database, migrated to the newest schema on first use."""
-        return Database(self.settings.db_url)
+        """The database, migrated to the newest schema on first use (or, read-only,
+        checked to be a Model Factory database at the newest schema)."""
+        return Database(self.settings.db_url, read_only=self.read_only)
 
     @cached_property
     def store(self) -> ArtifactStore:

@@ -9,7 +9,9 @@ differs (tampered or truncated).
 
 Paths are relative to the store root (``<config_id>/<trained_at>-<unique>.tar.gz``), so a root can
 move; the root is a local directory today and the path scheme leaves room for fsspec URLs
-(``s3://bucket/prefix``) later.
+(``s3://bucket/prefix``) later. A recorded path is resolved (``..`` and symlinks included)
+before anything reads or deletes it: one that leads outside the root is refused
+(`ArtifactPathError`), so a tampered ``uri`` can never make `prune` delete another file.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ SCHEMA_FILE = "schema.json"
 
 class ArtifactIntegrityError(RuntimeError):
     """The artifact on disk does not match the checksum recorded for it."""
+
+
+class ArtifactPathError(ArtifactIntegrityError):
+    """A recorded artifact path that leads outside the store root (``..``, an absolute
+    path or a symlink)."""
 
 
 @dataclass(frozen=True)
@@ -104,8 +111,24 @@ class ArtifactStore:
             os.replace(packed, final)
         return ArtifactRef(config_id, trained_at, rel, digest, size, schema)
 
+    def resolve(self, uri: str) -> Path:
+        """The file a recorded ``uri`` names, with ``..`` and symlinks resolved; refuses
+        (`ArtifactPathError`) anything that is not strictly inside the root."""
+        if not uri or Path(uri).is_absolute() or "://" in uri:
+            raise ArtifactPathError(
+                f"artifact path {uri!r} is not relative to the store root {self.root}; "
+                "refusing to use it"
+            )
+        path = (self.root / uri).resolve()
+        if path == self.root or not path.is_relative_to(self.root):
+            raise ArtifactPathError(
+                f"artifact path {uri!r} resolves to {path}, outside the store root "
+                f"{self.root}; refusing to use it"
+            )
+        return path
+
     def verify(self, uri: str, sha256: str) -> Path:
-        path = self.root / uri
+        path = self.resolve(uri)
         if not path.exists():
             raise FileNotFoundError(f"artifact {path} is missing (pruned or moved?)")
         actual = sha256_file(path)
@@ -131,9 +154,14 @@ class ArtifactStore:
             yield Path(tmp), schema
 
     def delete(self, uri: str) -> None:
-        path = self.root / uri
+        """Remove an artifact file (and its directory once empty). Raises
+        `ArtifactPathError`, deleting nothing, for a path outside the root."""
+        path = self.resolve(uri)
+        if path.is_dir():
+            raise ArtifactPathError(f"artifact path {uri!r} is a directory; refusing to delete it")
         path.unlink(missing_ok=True)
-        try:
-            path.parent.rmdir()
-        except OSError:
-            pass
+        if path.parent != self.root:
+            try:
+                path.parent.rmdir()
+            except OSError:
+                pass

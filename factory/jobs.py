@@ -20,11 +20,14 @@ from threadpoolctl import threadpool_limits
 
 from factory import catalog
 from factory.app import App
+from factory.artifacts import ArtifactPathError
+from factory.artifacts_verify import record_problems, verify_artifacts
 from factory.book.benchmark import universe_returns
 from factory.data.market import MarketData
 from factory.portfolio import TargetPortfolio, target_weights
 from factory.storage import decisions
 from factory.storage.bars import last_bar_ts, load_market_data
+from factory.storage.events import EventRecord, record_events
 from factory.storage.results import (
     artifacts_for,
     compute_costs,
@@ -285,14 +288,22 @@ class PruneOutcome:
     kept_active: int  # live configs whose artifacts were left alone
     snapshots: int  # rating snapshots deleted
     cache_files: int  # feature cache files deleted
+    problems: int = 0  # stored artifacts that failed verification (recorded as events)
+    refused: int = 0  # deletions refused: the recorded path leads outside the artifact root
 
 
 def prune_job(app: App) -> PruneOutcome:
-    """Retention: all but the newest ``artifact_retention`` artifacts of each config (never
-    those of the live set), rating snapshots older than ``snapshot_retention_days`` that no
-    promotion cycle points at, and the feature cache down to ``cache_max_gb``."""
+    """Verification and retention. First every stored artifact is verified (exists,
+    inside the artifact root, size and sha256 as recorded); each problem becomes an
+    ``artifact_problem`` event. Then retention: all but the newest ``artifact_retention``
+    artifacts of each config (never those of the live set), rating snapshots older than
+    ``snapshot_retention_days`` that no promotion cycle points at, and the feature cache
+    down to ``cache_max_gb``. A recorded path that leads outside the artifact root is
+    never deleted (an ``artifact_delete_refused`` event says so)."""
     s = app.settings
     db = app.db
+    report = verify_artifacts(db, app.store)
+    record_problems(db, report, at=app.now())
     cycle = decisions.latest_cycle(db)
     active = set(cycle.active) if cycle else set()
     doomed = []
@@ -303,8 +314,21 @@ def prune_job(app: App) -> PruneOutcome:
     # Mark first, delete after: a crash in between leaves orphan files, never rows that
     # point at missing files.
     mark_pruned(db, [a.id for a in doomed])
+    refused: list[EventRecord] = []
     for art in doomed:
-        app.store.delete(art.uri)
+        try:
+            app.store.delete(art.uri)
+        except ArtifactPathError as exc:
+            refused.append(
+                EventRecord(
+                    kind="artifact_delete_refused",
+                    subject=art.config_id,
+                    severity="error",
+                    message=f"prune left artifact {art.id} alone: {exc}",
+                    detail={"artifact_id": art.id, "uri": art.uri},
+                )
+            )
+    record_events(db, refused, at=app.now())
     snapshots = 0
     if s.snapshot_retention_days > 0:
         cutoff = app.now() - timedelta(days=s.snapshot_retention_days)
@@ -312,4 +336,11 @@ def prune_job(app: App) -> PruneOutcome:
     cache_files = 0
     if s.cache_max_gb > 0:
         cache_files = len(FeatureCache(Path(s.cache_dir)).prune(int(s.cache_max_gb * 1e9)))
-    return PruneOutcome(len(doomed), len(active), snapshots, cache_files)
+    return PruneOutcome(
+        len(doomed) - len(refused),
+        len(active),
+        snapshots,
+        cache_files,
+        problems=len(report.problems),
+        refused=len(refused),
+    )

@@ -33,6 +33,7 @@ import hashlib
 import importlib
 import inspect
 import os
+import re
 import tempfile
 import time
 import zipfile
@@ -48,6 +49,9 @@ from features.registry import FeatureSet
 
 FORMAT = "model-factory-features/1"
 _HELPERS = ("features.frame", "features.bar_clock", "features.rolling", "features.talib_util")
+# The names `prune` may delete: frames and temporary files of this cache (sha256 keys).
+_FRAME_NAME = re.compile(r"[0-9a-f]{64}\.[a-z0-9]+\.npz")
+_TEMP_NAME = re.compile(r"\.[0-9a-f]{64}\..+\.tmp")
 
 
 def panel_fingerprint(panel: Panel, columns: Iterable[str]) -> str:
@@ -189,13 +193,19 @@ class FeatureCache:
             return []
         deleted: list[Path] = []
         now = time.time()
+        # Only files this cache writes (sha256 key names): a `cache_dir` that also holds
+        # other files (e.g. set to ".") never loses them.
         for tmp in self.directory.glob(".*.tmp"):
+            if not _TEMP_NAME.fullmatch(tmp.name):
+                continue
             with contextlib.suppress(FileNotFoundError):
                 if now - tmp.stat().st_mtime > stale_temp_seconds:
                     tmp.unlink()
                     deleted.append(tmp)
         files = []
         for path in self.directory.glob("*.npz"):
+            if not _FRAME_NAME.fullmatch(path.name) or not path.is_file() or path.is_symlink():
+                continue
             with contextlib.suppress(FileNotFoundError):
                 st = path.stat()
                 files.append((st.st_mtime, st.st_size, path))

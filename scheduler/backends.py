@@ -1,7 +1,8 @@
 """Execution backends: where evaluation tasks run.
 
 ``ray`` (default): ``ray.init`` embedded on this machine with ``num_cpus = workers`` and
-the dashboard off, or joined to a cluster by address. Large inputs go to the object store
+the dashboard off, or joined to a cluster by address. The embedded runtime's processes
+die with the driver, even after ``kill -9`` (a watchdog sidecar, `scheduler.ray_reaper`). Large inputs go to the object store
 once (`put`) and every task reads them from there. Each worker runs one thread
 (``OMP_NUM_THREADS=1`` and ``torch.set_num_threads(1)``) so that ``workers`` tasks use
 ``workers`` cores.
@@ -19,6 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from scheduler.ray_reaper import Watchdog, reap_leftovers, start_watchdog
 
 MAX_TASK_RETRIES = 2
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -113,12 +116,20 @@ class RayBackend:
 
         self._ray = ray
         self._started = False
+        self._watchdog: Watchdog | None = None
         if not ray.is_initialized():
             env = {"env_vars": {var: "1" for var in THREAD_VARS}}
             if address:
                 _check_reachable(address)
                 ray.init(address=address, runtime_env=env, log_to_driver=True)
             else:
+                # Processes of an earlier local runtime whose driver was killed and whose
+                # watchdog did not get to them (see scheduler/ray_reaper.py).
+                reaped = reap_leftovers()
+                if reaped:
+                    logging.getLogger(__name__).warning(
+                        "reaped %d Ray processes left by a killed driver: %s", len(reaped), reaped
+                    )
                 ray.init(
                     address="local",  # never join a stale cluster or $RAY_ADDRESS by accident
                     num_cpus=workers,
@@ -128,6 +139,8 @@ class RayBackend:
                     logging_level=logging.WARNING,
                     configure_logging=True,
                 )
+                # The local runtime's processes die with this driver, even after kill -9.
+                self._watchdog = start_watchdog()
             self._started = True
         # A task whose worker process or node dies is re-run (at most MAX_TASK_RETRIES
         # times: evaluations are deterministic, so a retry computes the same result); a
@@ -162,7 +175,7 @@ class RayBackend:
                 else:
                     yield Outcome(tag, value=value, seconds=seconds)
             if timeout_s is not None:
-                for ref, (tag, submitted) in list(self._pending.items()):
+                for ref, (tag, _submitted) in list(self._pending.items()):
                     running = self._running_since.get(ref)
                     if running is not None and now - running > timeout_s:
                         ray.cancel(ref, force=True)
@@ -181,6 +194,10 @@ class RayBackend:
         self._running_since.clear()
         if self._started:
             self._ray.shutdown()
+            self._started = False
+        if self._watchdog is not None:
+            self._watchdog.stop()  # reaps what ray.shutdown() left (the agents)
+            self._watchdog = None
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:

@@ -11,7 +11,7 @@ evaluate   last bar + planned config ids (+ latest due retry)   incremental swee
 rate       now floored to 5 minutes                             rating snapshot
 promote    UTC date of now                                      promotion cycle
 rebalance  date of the last bar                                 target weights + export
-prune      UTC date of now                                      artifact retention
+prune      UTC date of now                                      artifact check + retention
 =========  ===================================================  =====================
 
 A job records ``running`` then ``done`` (or ``failed`` with its error) in the ``runs``
@@ -195,9 +195,16 @@ def _ingest(app: App) -> list[JobResult]:
 
 
 def _pruned(out: PruneOutcome) -> str:
-    return (
+    text = (
         f"pruned {out.deleted} artifacts, {out.snapshots} snapshots, {out.cache_files} cache files"
     )
+    if out.problems:
+        text += (
+            f"; {out.problems} artifact(s) failed verification (events; `factory artifacts verify`)"
+        )
+    if out.refused:
+        text += f"; {out.refused} deletion(s) refused: path outside the artifact root (events)"
+    return text
 
 
 def _evaluate(

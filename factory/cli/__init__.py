@@ -7,6 +7,7 @@ The CLI is the composition root: the one place in ``factory`` that may import
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -48,11 +49,26 @@ def make_app(ctx: typer.Context, **overrides: object) -> App:
     return App(settings)
 
 
+def inspect_app(ctx: typer.Context) -> App:
+    """`make_app` for inspection commands: the database is opened read-only, never
+    migrated and never created (see docs/operations.md, "Read-only inspection")."""
+    return replace(make_app(ctx), read_only=True)
+
+
 def _register() -> None:
-    from factory.cli import arch_cmd, data_cmd, demo_cmd, health_cmd, pipeline_cmd, serve_cmd
+    from factory.cli import (
+        arch_cmd,
+        artifacts_cmd,
+        data_cmd,
+        demo_cmd,
+        health_cmd,
+        pipeline_cmd,
+        serve_cmd,
+    )
 
     app.add_typer(data_cmd.app, name="data", help="Import, generate and inspect market data.")
     app.add_typer(arch_cmd.app, name="arch", help="List, show and check architectures.")
+    app.add_typer(artifacts_cmd.app, name="artifacts", help="Verify the stored model artifacts.")
     pipeline_cmd.register(app)
     demo_cmd.register(app)
     serve_cmd.register(app)

@@ -151,10 +151,10 @@ def show(
     format: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
     """Assets, date ranges and row counts of the stored data."""
-    from factory.cli import make_app
+    from factory.cli import inspect_app
     from factory.storage.bars import data_summary
 
-    a = make_app(ctx)
+    a = inspect_app(ctx)
     bars, aux = data_summary(a.db)
     if format == "json":
         print_json({"database": a.db.describe(), "bars": records(bars), "aux": records(aux)})

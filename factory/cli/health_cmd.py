@@ -30,9 +30,9 @@ def health(
 
     from factory.api.models import DatabaseHealth, Health
     from factory.api.views import health as health_view
-    from factory.cli import make_app
+    from factory.cli import inspect_app
 
-    a = make_app(ctx)
+    a = inspect_app(ctx)  # read-only: a health probe never migrates or creates anything
     try:
         out = health_view(a)
     except SQLAlchemyError as exc:  # the database could not even be opened / migrated

@@ -65,15 +65,19 @@ def init(
 
 def _expansion(ctx: typer.Context, *, with_data: bool = True):  # type: ignore[no-untyped-def]
     from factory import catalog
-    from factory.cli import make_app
+    from factory.cli import inspect_app
     from factory.storage.bars import load_market_data
+    from factory.storage.database import DatabaseMissing
 
-    a = make_app(ctx)
+    a = inspect_app(ctx)
     data = None
     if with_data:
         try:
             data = load_market_data(a.db, assets=a.settings.data.assets or None)
         except LookupError:
+            data = None
+        except DatabaseMissing as exc:  # the plan needs no database; say why data is absent
+            err_console.print(f"note: {exc}; expanding without data", highlight=False)
             data = None
     profile = catalog.profile(data) if data is not None else None
     return a, data, catalog.plan(a.settings, profile)
@@ -376,10 +380,10 @@ def leaderboard(
     format: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
     """The latest rating snapshot: rank, metrics, deflated Sharpe, eligibility, status."""
-    from factory.cli import make_app
+    from factory.cli import inspect_app
     from factory.leaderboard import COLUMNS, leaderboard, population_caption, short_params
 
-    a = make_app(ctx)
+    a = inspect_app(ctx)
     lb = leaderboard(a.db)
     if lb is None:
         raise LookupError("no rating snapshot yet: run `factory rate`")
@@ -431,7 +435,8 @@ def leaderboard(
 def prune(
     ctx: typer.Context, format: Annotated[Output, typer.Option("--format")] = Output.table
 ) -> None:
-    """Apply retention to old artifacts, old rating snapshots and the feature cache."""
+    """Verify every stored artifact, then apply retention to old artifacts, old rating
+    snapshots and the feature cache."""
     from factory.cli import make_app
     from factory.jobs import prune_job
 
@@ -444,6 +449,16 @@ def prune(
         f"pruned {out.deleted} artifacts ({out.kept_active} live configs untouched), "
         f"{out.snapshots} rating snapshots, {out.cache_files} feature cache files"
     )
+    if out.problems:
+        err_console.print(
+            f"warning: {out.problems} stored artifact(s) failed verification (recorded as "
+            "events): run `factory artifacts verify` for the list"
+        )
+    if out.refused:
+        err_console.print(
+            f"warning: {out.refused} artifact(s) not deleted: their recorded path leads "
+            "outside the artifact root (recorded as events)"
+        )
 
 
 def run(

@@ -2,10 +2,17 @@
 
 SQLite (the embedded default) runs in WAL mode with foreign keys on; PostgreSQL is used
 through psycopg 3 (``postgresql://`` URLs are mapped to ``postgresql+psycopg://``).
+
+Inspection commands open the database *read-only* (``Database(url, read_only=True)``):
+SQLite through a ``mode=ro`` URI (no pragma that writes, no directory or file created),
+PostgreSQL with every transaction read-only. A read-only open never migrates; it checks
+that the database is a Model Factory database at this version's schema and refuses
+anything else with a message that says why.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +25,16 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Connection, Engine, String, Table, create_engine, event, type_coerce
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    type_coerce,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +50,10 @@ class DatabaseError(RuntimeError):
     """The database cannot be opened or its schema is not one this version knows."""
 
 
+class DatabaseMissing(DatabaseError):
+    """A read-only open of an SQLite file that does not exist."""
+
+
 def normalise_url(url: str) -> str:
     """Map plain ``postgresql://`` URLs to the psycopg 3 driver."""
     parsed = make_url(url)
@@ -42,7 +62,9 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
+def create_db_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url``. ``read_only`` opens SQLite with ``mode=ro`` (the file must
+    exist; nothing is created) and makes every PostgreSQL transaction read-only."""
     try:
         url = normalise_url(url)
         parsed = make_url(url)
@@ -55,7 +77,10 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             "use sqlite:///path or postgresql://user@host/db"
         )
     if parsed.get_backend_name() == "sqlite":
+        if read_only:
+            return _sqlite_read_only_engine(url, parsed.database, **kwargs)
         if parsed.database and parsed.database != ":memory:":
+            _refuse_foreign_sqlite(url, Path(parsed.database))
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 60}, **kwargs)
 
@@ -68,7 +93,81 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    if read_only:
+
+        @event.listens_for(engine, "connect")
+        def _pg_read_only(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            cur.close()
+            dbapi_conn.commit()
+
+    return engine
+
+
+def _refuse_foreign_sqlite(url: str, path: Path) -> None:
+    """Before the first read-write connection (whose WAL pragma already writes): refuse an
+    existing file that is not an SQLite database or holds someone else's tables."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        probe = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=60)
+        try:
+            names = [
+                r[0] for r in probe.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            ]
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise DatabaseError(f"{path} is not an SQLite database ({exc})") from None
+        return  # unreadable read-only: the read-write open reports the real problem
+    foreign = sorted(n for n in names if n != "alembic_version" and not n.startswith("sqlite_"))
+    if foreign and "alembic_version" not in names:
+        raise DatabaseError(_not_ours(make_url(url).render_as_string(hide_password=True), foreign))
+
+
+def _sqlite_read_only_engine(url: str, database: str | None, **kwargs: Any) -> Engine:
+    """SQLite opened with ``mode=ro``: a missing file is an error naming the path (no
+    directory or file is created), and no pragma that writes runs (WAL mode is the
+    writer's business). A WAL database whose ``-shm`` file cannot be created (a read-only
+    directory) is opened ``immutable`` instead: nobody can be writing it then."""
+    if not database or database == ":memory:":
+        raise DatabaseError(f"{url}: an in-memory database has nothing to inspect")
+    path = Path(database).expanduser().absolute()
+    if not path.exists():
+        raise DatabaseMissing(
+            f"database file {path} does not exist (read-only commands never create one; "
+            "check the path, or run `factory init` to create a database)"
+        )
+    if not path.is_file():
+        raise DatabaseError(f"database path {path} is not a file")
+    uri = f"{path.as_uri()}?mode=ro"
+    try:
+        probe = sqlite3.connect(uri, uri=True, timeout=60)
+        try:
+            probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise DatabaseError(f"{path} is not an SQLite database ({exc})") from None
+        immutable = f"{uri}&immutable=1"
+        try:
+            probe = sqlite3.connect(immutable, uri=True)
+            probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            probe.close()
+        except sqlite3.Error:
+            raise DatabaseError(f"cannot open database file {path} read-only: {exc}") from None
+        uri = immutable
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, timeout=60, check_same_thread=False)
+        conn.execute("PRAGMA query_only=ON")
+        return conn
+
+    return create_engine(url, creator=connect, **kwargs)
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> AlembicConfig:
@@ -82,13 +181,20 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (no-op when it is already there)."""
+    """Bring the schema to the newest migration (no-op when it is already there). A
+    database that holds other tables but no Model Factory schema is refused, never
+    extended."""
     url = engine.url.render_as_string(hide_password=True)
+    current: str | None = None
     try:
         with engine.begin() as conn:
             current = current_revision(conn)
             if current == head_revision():
                 return
+            if current is None:
+                foreign = sorted(set(inspect(conn).get_table_names()) - {"alembic_version"})
+                if foreign:
+                    raise DatabaseError(_not_ours(url, foreign))
             command.upgrade(alembic_config(conn), "head")
     except CommandError as exc:
         raise DatabaseError(
@@ -100,6 +206,56 @@ def migrate(engine: Engine) -> None:
         raise DatabaseError(f"cannot open database {url}: {str(exc.orig).strip()}") from None
 
 
+def _not_ours(url: str, tables: Sequence[str]) -> str:
+    shown = ", ".join(tables[:8]) + (f" and {len(tables) - 8} more" if len(tables) > 8 else "")
+    return (
+        f"database {url} is not a Model Factory database: it has tables ({shown}) but no "
+        "alembic_version table; refusing to touch it. Point --db / db_url at a Model "
+        "Factory database, or at a new file / an empty PostgreSQL database or schema"
+    )
+
+
+def check_schema(engine: Engine) -> None:
+    """For read-only use: refuse, without writing anything, a database that is not a
+    Model Factory database at this version's schema."""
+    url = engine.url.render_as_string(hide_password=True)
+    head = head_revision()
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            current = current_revision(conn) if "alembic_version" in tables else None
+            conn.rollback()
+    except DBAPIError as exc:
+        raise DatabaseError(f"cannot open database {url}: {str(exc.orig).strip()}") from None
+    if current is None:
+        if not tables - {"alembic_version"}:
+            raise DatabaseError(
+                f"database {url} is empty: it is not a Model Factory database yet "
+                "(run `factory init` or `factory data import` to create the schema)"
+            )
+        raise DatabaseError(_not_ours(url, sorted(tables - {"alembic_version"})))
+    if current != head:
+        script = ScriptDirectory.from_config(alembic_config())
+        known = {rev.revision for rev in script.walk_revisions()}
+        if current not in known:
+            raise DatabaseError(
+                f"database {url} is at schema revision {current!r}, which this version of "
+                f"Model Factory does not know (newest known: {head!r}); it was probably "
+                "written by a newer version: upgrade the package"
+            )
+        raise DatabaseError(
+            f"database {url} is at schema revision {current!r}, older than this version's "
+            f"{head!r}; read-only commands never migrate: run a command that writes "
+            "(e.g. `factory init`, which keeps an existing settings file) to upgrade it"
+        )
+    missing = sorted(set(Base.metadata.tables) - tables)
+    if missing:
+        raise DatabaseError(
+            f"database {url} records schema revision {current!r} but lacks the tables "
+            f"{', '.join(missing)}: it is not (or no longer) a complete Model Factory database"
+        )
+
+
 def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
@@ -109,14 +265,31 @@ def head_revision() -> str | None:
 
 
 class Database:
-    """A migrated database. ``begin()`` gives a transaction; ``session()`` an ORM session."""
+    """A migrated database. ``begin()`` gives a transaction; ``session()`` an ORM session.
 
-    def __init__(self, url: str, *, auto_migrate: bool = True, **engine_kwargs: Any) -> None:
+    ``read_only=True`` (inspection commands): opened read-only, never migrated, and
+    refused unless it is a Model Factory database at this version's schema."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        auto_migrate: bool = True,
+        read_only: bool = False,
+        **engine_kwargs: Any,
+    ) -> None:
         self.url = normalise_url(url)
-        self.engine = create_db_engine(self.url, **engine_kwargs)
+        self.read_only = read_only
+        self.engine = create_db_engine(self.url, read_only=read_only, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        if auto_migrate:
-            migrate(self.engine)
+        try:
+            if read_only:
+                check_schema(self.engine)
+            elif auto_migrate:
+                migrate(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

@@ -1,19 +1,57 @@
-"""The ``events`` table: things an operator should be able to find later (a quarantined
-file, a health state change, an alert, a config retired or born, a job giving up)."""
+"""The ``events`` table: things an operator should be able to find later (an artifact that
+failed verification, a file refused by prune, ...). Append-only."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
+import pandas as pd
 from sqlalchemy import insert, select
 
-from factory.storage.database import Database, table
-from factory.storage.schema import Event
+from factory.storage.database import Database, read_frame, table
 
-Severity = Literal["info", "warning", "error"]
+
+@dataclass(frozen=True)
+class EventRecord:
+    kind: str
+    message: str
+    subject: str = ""
+    severity: str = "info"  # info | warning | error
+    detail: dict[str, Any] | None = None
+
+
+def record_events(db: Database, events: Sequence[EventRecord], *, at: datetime) -> int:
+    """Append ``events`` (one transaction); returns how many were written."""
+    if not events:
+        return 0
+    rows = [
+        {
+            "at": at,
+            "kind": e.kind,
+            "subject": e.subject[:255],
+            "severity": e.severity,
+            "message": e.message,
+            "detail": None if e.detail is None else json.dumps(e.detail, sort_keys=True),
+        }
+        for e in events
+    ]
+    with db.begin() as conn:
+        conn.execute(insert(table("events")), rows)
+    return len(rows)
+
+
+def load_events(db: Database, *, kind: str | None = None) -> pd.DataFrame:
+    """Events, oldest first (optionally of one kind)."""
+    t = table("events")
+    stmt = select(t.c.id, t.c.at, t.c.kind, t.c.subject, t.c.severity, t.c.message, t.c.detail)
+    if kind is not None:
+        stmt = stmt.where(t.c.kind == kind)
+    with db.begin() as conn:
+        return read_frame(conn, stmt.order_by(t.c.id), datetimes=["at"])
 
 
 def record_event(
@@ -23,26 +61,8 @@ def record_event(
     *,
     at: datetime,
     subject: str = "",
-    severity: Severity = "info",
-    detail: Mapping[str, Any] | None = None,
+    severity: str = "info",
+    detail: dict[str, Any] | None = None,
 ) -> None:
-    with db.begin() as conn:
-        conn.execute(
-            insert(table("events")).values(
-                at=at,
-                kind=kind[:32],
-                subject=subject[:255],
-                severity=severity,
-                message=message,
-                detail=None if detail is None else json.dumps(detail, default=str),
-            )
-        )
-
-
-def recent_events(db: Database, *, kind: str | None = None, limit: int = 50) -> Sequence[Event]:
-    """Newest first."""
-    stmt = select(Event).order_by(Event.id.desc()).limit(limit)
-    if kind is not None:
-        stmt = stmt.where(Event.kind == kind)
-    with db.session() as s:
-        return list(s.scalars(stmt))
+    """Append one event (see `record_events`)."""
+    record_events(db, [EventRecord(kind, message, subject, severity, detail)], at=at)

@@ -161,7 +161,7 @@ def test_prune_deletes_least_recently_used_files_first(tmp_path: Path) -> None:
         path = cache.path(cache_key(COUNTED, panel))
         os.utime(path, (time.time() - 100 + i, time.time() - 100 + i))
     cache.get_or_compute(COUNTED, panels[0])  # a hit makes the oldest file the newest
-    stale = tmp_path / ".abc.tmp"
+    stale = tmp_path / f".{'a' * 64}.k3j2x9.tmp"  # as mkstemp names it
     stale.write_bytes(b"partial")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     size = cache.path(cache_key(COUNTED, panels[0])).stat().st_size
@@ -169,6 +169,27 @@ def test_prune_deletes_least_recently_used_files_first(tmp_path: Path) -> None:
     assert set(deleted) == {stale, cache.path(cache_key(COUNTED, panels[1]))}
     assert cache.contains(COUNTED, panels[0]) and cache.contains(COUNTED, panels[2])
     assert cache.prune(max_bytes=0) and not list(tmp_path.glob("*.npz"))
+
+
+def test_prune_deletes_only_the_files_of_the_cache(tmp_path: Path) -> None:
+    """`cache_dir` pointed at a directory that holds other files (".", a data folder):
+    prune must not take someone's ``results.npz`` or ``.draft.tmp`` for cache files."""
+    import os
+    import time
+
+    cache = FeatureCache(tmp_path)
+    cache.get_or_compute(COUNTED, PANEL)
+    theirs = [tmp_path / "results.npz", tmp_path / ".draft.tmp", tmp_path / "UPPER.float32.npz"]
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere.npz"
+    outside.write_bytes(b"x" * 10)
+    link = tmp_path / f"{'b' * 64}.float64.npz"
+    link.symlink_to(outside)
+    for path in theirs:
+        path.write_bytes(b"x" * 10)
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+    deleted = cache.prune(max_bytes=0)
+    assert deleted == [cache.path(cache_key(COUNTED, PANEL))]
+    assert all(p.exists() for p in theirs) and outside.exists() and link.is_symlink()
 
 
 def test_key_changes_with_the_libraries_that_compute_features(
