@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, String, delete, func, select, type_coerce
+from sqlalchemy import Connection, delete, func, select
 
 from factory.evaluation.engine import EvalState, EvaluationResult
 from factory.plan import ModelConfig
+from factory.storage import return_cache
 from factory.storage.database import Database, bulk_upsert, read_frame, table, upsert
-from factory.storage.schema import Artifact, Config, ConfigReturn, Evaluation, Signal
+from factory.storage.schema import Artifact, Config, Evaluation, Signal
 
 
 def upsert_configs(db: Database, configs: Iterable[ModelConfig], *, at: datetime) -> int:
@@ -300,6 +300,10 @@ def _retire_record(conn: Connection, cid: str, at: datetime) -> None:
     )
     for name in ("signals", "config_returns"):
         conn.execute(delete(table(name)).where(table(name).c.config_id == cid))
+    # Readers that cache records (factory.storage.return_cache) see a new generation.
+    conn.execute(
+        ev.update().where(ev.c.config_id == cid).values(record_version=ev.c.record_version + 1)
+    )
     art = table("artifacts")
     conn.execute(art.update().where(art.c.config_id == cid).values(pruned=True))
 
@@ -377,43 +381,12 @@ def load_returns(
 def load_return_matrices(
     db: Database, columns: Sequence[str], ids: Sequence[str] | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Several config_returns columns as ``T x configs`` matrices, read in one pass.
-
-    The rating snapshot reads every config's whole record (486 configs x 20 years is two
-    million rows), so this path skips SQLAlchemy's per-row objects: plain DBAPI tuples
-    into one DataFrame, timestamps parsed once per distinct bar, and the matrices filled
-    by integer codes instead of a pivot (4x faster; `bench/scale.py` times it).
-    """
-    t = ConfigReturn.__table__
-    stmt = select(
-        t.c.config_id, type_coerce(t.c.ts, String).label("ts"), *(t.c[c] for c in columns)
-    )
-    if ids is not None:
-        stmt = stmt.where(t.c.config_id.in_(list(ids)))
-    with db.begin() as conn:
-        result = conn.execute(stmt)
-        rows = result.cursor.fetchall() if result.cursor is not None else []
-        result.close()
-    if not rows:
-        return {c: pd.DataFrame(dtype=float) for c in columns}
-    long = pd.DataFrame(rows, columns=["config_id", "ts", *columns])
-    config_codes, config_ids = pd.factorize(long["config_id"], sort=True)
-    ts_codes, ts_values = pd.factorize(long["ts"])
-    stamps = pd.DatetimeIndex(
-        pd.to_datetime(pd.Series(ts_values), format="ISO8601")
-        if isinstance(ts_values[0], str)
-        else pd.to_datetime(pd.Series(ts_values))
-    ).astype("datetime64[ns]")
-    order = np.argsort(stamps.to_numpy(), kind="stable")
-    index = pd.DatetimeIndex(stamps[order], name="timestamp")
-    out: dict[str, pd.DataFrame] = {}
-    for c in columns:
-        matrix = np.full((len(stamps), len(config_ids)), np.nan)
-        matrix[ts_codes, config_codes] = long[c].to_numpy(dtype="float64", na_value=np.nan)
-        frame = pd.DataFrame(matrix[order], index=index, columns=pd.Index(config_ids, dtype=object))
-        frame.columns.name = "config_id"
-        out[c] = frame
-    return out
+    """Several config_returns columns as ``T x configs`` matrices, read in one pass; the
+    whole pool (``ids=None``, the rating snapshot) incrementally through
+    `factory.storage.return_cache`."""
+    if ids is None:
+        return return_cache.cached_matrices(db, columns)
+    return return_cache.to_matrices(return_cache.read_long(db, columns, ids=ids), columns)
 
 
 def latest_signals(db: Database, ids: Sequence[str]) -> pd.DataFrame:

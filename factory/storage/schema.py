@@ -130,6 +130,8 @@ class Evaluation(Base):
     fit_seconds: Mapped[float] = mapped_column(Double, default=0.0)
     predict_seconds: Mapped[float] = mapped_column(Double, default=0.0)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # +1 each time the record's rows are replaced (retired); appends keep it.
+    record_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Signal(Base):

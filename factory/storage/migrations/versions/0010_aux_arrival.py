@@ -1,4 +1,5 @@
-"""aux_values.visible_after: late sentiment / on-chain values affect only later bars
+"""aux_values.visible_after: late sentiment / on-chain values affect only later bars;
+evaluations.record_version: the generation of a config's record, for readers that cache
 
 Revision ID: 0010
 Revises: 0004
@@ -22,9 +23,15 @@ def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table("aux_values") as batch:
         batch.add_column(sa.Column("visible_after", sa.DateTime(), nullable=True))
+    with op.batch_alter_table("evaluations") as batch:
+        batch.add_column(
+            sa.Column("record_version", sa.Integer(), nullable=False, server_default="0")
+        )
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    with op.batch_alter_table("evaluations") as batch:
+        batch.drop_column("record_version")
     with op.batch_alter_table("aux_values") as batch:
         batch.drop_column("visible_after")
