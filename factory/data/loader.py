@@ -197,7 +197,7 @@ def _parse_timestamps(name: str, col: pd.Series) -> pd.Series:
         if missing.any():
             row = int(np.flatnonzero(missing)[0])
             raise DataValidationError(name, "unparseable timestamp", "missing timestamp", row + 1)
-        return ts.astype("datetime64[ns]")
+        return _whole_microseconds(name, ts.astype("datetime64[ns]"), ts.astype(str))
     text = col.astype(str).str.strip()
     aware = text.str.contains(_OFFSET, regex=True).to_numpy()
     if aware.any() and not aware.all():
@@ -224,7 +224,23 @@ def _parse_timestamps(name: str, col: pd.Series) -> pd.Series:
         )
     if aware.all():
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed.astype("datetime64[ns]")
+    return _whole_microseconds(name, parsed.astype("datetime64[ns]"), text)
+
+
+def _whole_microseconds(name: str, ts: pd.Series, shown: pd.Series) -> pd.Series:
+    """The database keeps microseconds: a finer timestamp would be truncated on write, so
+    two rows 100 ns apart would become one and a revision would pass as new. Refuse it."""
+    finer = ts.to_numpy(dtype="datetime64[ns]").astype("int64") % 1000 != 0
+    if finer.any():
+        row = int(np.flatnonzero(finer)[0])
+        raise DataValidationError(
+            name,
+            "sub-microsecond timestamp",
+            f"{shown.iloc[row]!r} has a fraction finer than a microsecond; timestamps are "
+            "stored to the microsecond (round them before importing)",
+            row + 1,
+        )
+    return ts
 
 
 def _parse_numbers(name: str, col: pd.Series, label: str) -> pd.Series:

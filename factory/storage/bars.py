@@ -91,34 +91,15 @@ def _stored_bars(
 
 
 def _store_bars(conn: Connection, f: Frame, import_id: int) -> int:
+    """Check the frame against stored bars, insert the new ones; returns the rows written.
+
+    The check and the insert are one atomic step: when the insert skips rows (another
+    import wrote the same keys after the check — possible on PostgreSQL, where both run
+    at once), the skipped rows are compared with what is stored now, and a difference
+    fails this import as a conflict. Counts are rows the database actually wrote."""
     frame = f.frame
-    stored = _stored_bars(
-        conn, sorted(frame["asset"].unique()), frame["timestamp"].min(), frame["timestamp"].max()
-    )
-    is_new = np.ones(len(frame), dtype=bool)
-    if not stored.empty:
-        stored = stored.rename(columns={"ts": "timestamp"})
-        merged = frame.reset_index().merge(
-            stored, on=["timestamp", "asset"], how="inner", suffixes=("", "_stored")
-        )
-        value_cols = [c for c in (*BAR_REQUIRED, *BAR_OPTIONAL) if c in frame.columns]
-        for col in value_cols:
-            new = merged[col].to_numpy(dtype=float)
-            old = merged[f"{col}_stored"].to_numpy(dtype=float)
-            differs = ~np.isclose(new, old, rtol=_REL_TOL, atol=0.0, equal_nan=True)
-            if differs.any():
-                i = int(np.flatnonzero(differs)[0])
-                row = int(merged["index"].iloc[i]) + 1
-                raise DataValidationError(
-                    f.source,
-                    "conflicts with stored bar",
-                    f"{col}={new[i]} but the database holds {old[i]} for asset "
-                    f"{merged['asset'].iloc[i]} at {merged['timestamp'].iloc[i]:%Y-%m-%d %H:%M:%S} "
-                    "(stored bars are never rewritten; import revisions into a new database)",
-                    row,
-                )
-        known = pd.MultiIndex.from_frame(merged[["timestamp", "asset"]])
-        is_new = ~pd.MultiIndex.from_frame(frame[["timestamp", "asset"]]).isin(known)
+    known = _check_against_stored(conn, f)
+    is_new = ~pd.MultiIndex.from_frame(frame[["timestamp", "asset"]]).isin(known)
     new_rows = frame.loc[is_new]
     if new_rows.empty:
         return 0
@@ -129,8 +110,43 @@ def _store_bars(conn: Connection, f: Frame, import_id: int) -> int:
         *[c for c in (*BAR_REQUIRED, *BAR_OPTIONAL) if c in records],
         "import_id",
     ]
-    bulk_upsert(conn, table("bars"), records[cols], keys=["asset", "ts"])
-    return len(records)
+    written = bulk_upsert(conn, table("bars"), records[cols], keys=["asset", "ts"])
+    if written != len(records):
+        # Another import committed some of these keys meanwhile: same values, or a conflict.
+        _check_against_stored(conn, f)
+    return written
+
+
+def _check_against_stored(conn: Connection, f: Frame) -> pd.MultiIndex:
+    """Raise on the first bar whose stored version differs (file, row, rule); return the
+    (timestamp, asset) keys of the frame that are stored already."""
+    frame = f.frame
+    stored = _stored_bars(
+        conn, sorted(frame["asset"].unique()), frame["timestamp"].min(), frame["timestamp"].max()
+    )
+    if stored.empty:
+        return pd.MultiIndex.from_arrays([[], []], names=["timestamp", "asset"])
+    stored = stored.rename(columns={"ts": "timestamp"})
+    merged = frame.reset_index().merge(
+        stored, on=["timestamp", "asset"], how="inner", suffixes=("", "_stored")
+    )
+    value_cols = [c for c in (*BAR_REQUIRED, *BAR_OPTIONAL) if c in frame.columns]
+    for col in value_cols:
+        new = merged[col].to_numpy(dtype=float)
+        old = merged[f"{col}_stored"].to_numpy(dtype=float)
+        differs = ~np.isclose(new, old, rtol=_REL_TOL, atol=0.0, equal_nan=True)
+        if differs.any():
+            i = int(np.flatnonzero(differs)[0])
+            row = int(merged["index"].iloc[i]) + 1
+            raise DataValidationError(
+                f.source,
+                "conflicts with stored bar",
+                f"{col}={new[i]} but the database holds {old[i]} for asset "
+                f"{merged['asset'].iloc[i]} at {merged['timestamp'].iloc[i]:%Y-%m-%d %H:%M:%S} "
+                "(stored bars are never rewritten; import revisions into a new database)",
+                row,
+            )
+    return pd.MultiIndex.from_frame(merged[["timestamp", "asset"]])
 
 
 def _store_aux(conn: Connection, f: Frame, import_id: int) -> int:
@@ -176,8 +192,7 @@ def _store_aux(conn: Connection, f: Frame, import_id: int) -> int:
     rows["visible_after"] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns]")
     if frontier is not None:
         rows.loc[rows["ts"] <= frontier, "visible_after"] = pd.Timestamp(frontier)
-    bulk_upsert(conn, t, rows, keys=["kind", "asset", "ts", "name"])
-    return len(rows)
+    return bulk_upsert(conn, t, rows, keys=["kind", "asset", "ts", "name"])
 
 
 def evaluation_frontier(conn: Connection) -> datetime | None:

@@ -357,16 +357,18 @@ def bulk_upsert(
     *,
     keys: Sequence[str],
     update: Sequence[str] | None = None,
-) -> None:
+) -> int:
     """Insert a DataFrame whose columns are ``tbl`` columns, fast, with the same conflict
     semantics as `upsert` (skip, or update ``update`` columns). NaN and NaT become NULL.
+    Returns the number of rows the database inserted or updated (skipped conflicts do not
+    count).
 
     SQLite gets one ``executemany`` of tuples; PostgreSQL a ``COPY`` into a temporary table
     followed by one ``INSERT ... SELECT ... ON CONFLICT``. Both are 10-50x faster than
     row dictionaries through the ORM for the million-row tables.
     """
     if frame.empty:
-        return
+        return 0
     cols = list(frame.columns)
     dialect = conn.dialect.name
     rows = _frame_rows(frame, sqlite=dialect == "sqlite")
@@ -381,8 +383,8 @@ def bulk_upsert(
             f"INSERT INTO {tbl.name} ({col_list}) VALUES ({', '.join('?' * len(cols))}) "
             f"ON CONFLICT ({conflict}) {action}"
         )
-        conn.exec_driver_sql(sql, rows)
-        return
+        result = conn.exec_driver_sql(sql, rows)
+        return int(result.rowcount)
     if dialect != "postgresql":  # pragma: no cover
         raise NotImplementedError(f"bulk_upsert is not implemented for {dialect}")
     raw = conn.connection.driver_connection
@@ -397,6 +399,7 @@ def bulk_upsert(
             f"INSERT INTO {tbl.name} ({col_list}) SELECT {col_list} FROM {tmp} "
             f"ON CONFLICT ({conflict}) {action}"
         )
+        return int(cur.rowcount)
 
 
 def _frame_rows(frame: pd.DataFrame, *, sqlite: bool) -> list[tuple[Any, ...]]:
