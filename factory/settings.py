@@ -31,7 +31,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -356,6 +364,25 @@ class Settings(BaseSettings):
     )
 
     db_url: str = Field("sqlite:///factory.db", description="SQLAlchemy URL of the database")
+
+    @field_validator("db_url")
+    @classmethod
+    def _check_db_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        if not value.strip():
+            raise ValueError("is empty: give sqlite:///path or postgresql://user@host/db")
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError(
+                f"{value!r} is not a database URL: give sqlite:///path or postgresql://user@host/db"
+            ) from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"{backend} is not supported: use sqlite or postgresql")
+        return value
+
     artifacts: str = Field(
         "artifacts", description="artifact store: a directory (fsspec URLs later)"
     )
@@ -554,9 +581,18 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
                 f"settings file {file} does not exist (from {CONFIG_ENV} or --config)"
             )
         try:
-            data = tomllib.loads(file.read_text())
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{file}: invalid TOML: {exc}") from None
+        except IsADirectoryError:
+            raise SettingsError(f"{file} is a directory, not a settings file") from None
+        except UnicodeDecodeError as exc:
+            raise SettingsError(
+                f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start}); settings files "
+                "are TOML in UTF-8"
+            ) from None
+        except OSError as exc:
+            raise SettingsError(f"{file}: cannot read: {exc.strerror or exc}") from None
         # Validate the file alone first so that its errors name the file.
         try:
             _validate_plain(data)

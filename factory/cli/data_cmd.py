@@ -70,6 +70,16 @@ def import_(
         )
 
 
+def _iso_date(value: str) -> str:
+    import pandas as pd
+
+    try:
+        pd.Timestamp(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (use YYYY-MM-DD)") from None
+    return value
+
+
 @app.command()
 def synth(
     ctx: typer.Context,
@@ -84,7 +94,9 @@ def synth(
         ),
     ] = "none",
     extras: Annotated[str, typer.Option(help="comma list of book, sentiment, onchain")] = "",
-    start: Annotated[str, typer.Option(help="first bar date")] = "2010-01-04",
+    start: Annotated[
+        str, typer.Option(help="first bar date (YYYY-MM-DD)", callback=_iso_date)
+    ] = "2010-01-04",
     attach: Annotated[
         bool,
         typer.Option(

@@ -22,7 +22,7 @@ from factory.cli.output import (
     records,
     stdout_kept_for,
 )
-from factory.settings import SchedulerSettings
+from factory.settings import SchedulerSettings, SettingsError
 
 
 def register(app: typer.Typer) -> None:
@@ -47,6 +47,10 @@ def init(
     from factory.settings import default_toml
 
     obj = ctx.find_root().obj
+    if not path.parent.is_dir():
+        raise SettingsError(
+            f"cannot write {path}: directory {path.parent} does not exist (create it first)"
+        )
     if path.exists() and not force:
         console.print(f"{path} exists; keeping it (use --force to overwrite)")
     else:

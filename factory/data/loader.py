@@ -29,8 +29,14 @@ from factory.data.schema import (
 )
 
 SUFFIXES = (".csv", ".parquet", ".pq")
-_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
-_ASSET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._^=-]*$")
+# A UTC offset at the end of a date-time: Z, +05:30, +0530 or +05 (converted to UTC).
+_OFFSET = re.compile(
+    r"T?\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE
+)
+# One rule on both databases: at most 64 characters (the column width; PostgreSQL would
+# refuse a longer name where SQLite stores it), matched whole (no trailing newline).
+MAX_NAME = 64
+_ASSET = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._^=-]{{0,{MAX_NAME - 1}}}")
 
 
 @dataclass(frozen=True)
@@ -80,9 +86,12 @@ def load_file(path: Path, kind: Kind, *, asset_from_name: bool) -> LoadedFile:
                 "unknown column",
                 "a per-asset file takes its asset from the file name; drop the 'asset' column",
             )
-        if not _ASSET.match(path.stem):
+        if not _ASSET.fullmatch(path.stem):
             raise DataValidationError(
-                name, "invalid asset name", f"file name {path.stem!r} is not a valid asset symbol"
+                name,
+                "invalid asset name",
+                f"file name {path.stem!r} is not a valid asset symbol (letters, digits and "
+                f"._^=-, at most {MAX_NAME} characters)",
             )
         raw.insert(0, "asset", path.stem)
     return LoadedFile(path, kind, validate_frame(name, raw, kind))
@@ -149,10 +158,14 @@ def _check_columns(name: str, raw: pd.DataFrame, kind: Kind) -> None:
             raise DataValidationError(
                 name, "missing column", "on-chain data needs at least one metric column"
             )
-        bad = [c for c in raw.columns if not re.match(r"^[a-z][a-z0-9_]*$", c)]
+        bad = [
+            c for c in raw.columns if not re.fullmatch(rf"[a-z][a-z0-9_]{{0,{MAX_NAME - 1}}}", c)
+        ]
         if bad:
             raise DataValidationError(
-                name, "invalid column name", f"{bad[0]!r}: use letters, digits and _"
+                name,
+                "invalid column name",
+                f"{bad[0]!r}: use lowercase letters, digits and _, at most {MAX_NAME} characters",
             )
         return
     unknown = [c for c in raw.columns if c not in required and c not in optional]
@@ -168,13 +181,14 @@ def _convert(name: str, raw: pd.DataFrame, kind: Kind) -> pd.DataFrame:
     out = pd.DataFrame(index=raw.index)
     out["timestamp"] = _parse_timestamps(name, raw["timestamp"])
     asset = raw["asset"].astype(str).str.strip()
-    bad = ~asset.str.match(_ASSET.pattern)
+    bad = ~asset.str.fullmatch(_ASSET.pattern)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataValidationError(
             name,
             "invalid asset",
-            f"asset {raw['asset'].iloc[row]!r} is empty or has invalid characters",
+            f"asset {raw['asset'].iloc[row]!r} is empty, longer than {MAX_NAME} characters "
+            "or has characters other than letters, digits and ._^=-",
             row + 1,
         )
     out["asset"] = asset
@@ -210,6 +224,16 @@ def _parse_timestamps(name: str, col: pd.Series) -> pd.Series:
             f"{text.iloc[row]!r} {'has' if aware[row] else 'lacks'} a UTC offset but row "
             f"{other + 1} ({text.iloc[other]!r}) {'lacks' if aware[row] else 'has'} one "
             "(use naive UTC everywhere or an offset everywhere)",
+            row + 1,
+        )
+    years = pd.to_numeric(text.str.extract(r"^\s*(\d{4})", expand=False), errors="coerce")
+    out_of_range = ((years < 1678) | (years > 2261)).to_numpy()
+    if out_of_range.any():
+        row = int(np.flatnonzero(out_of_range)[0])
+        raise DataValidationError(
+            name,
+            "timestamp out of range",
+            f"{text.iloc[row]!r} is outside the supported years 1678-2261",
             row + 1,
         )
     parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=bool(aware.all()))
