@@ -29,7 +29,7 @@ from contextvars import ContextVar
 from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -79,7 +79,11 @@ class PlanSettings(Section):
     architectures: list[str] = Field(
         default_factory=list, description="architectures to expand; empty = every registered one"
     )
-    lookbacks: list[int] = Field(default_factory=lambda: [7, 14, 30, 60, 90])
+    lookbacks: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [7, 14, 30, 60, 90],
+        min_length=1,
+        description="lookback windows in bars (at least one)",
+    )
     feature_sets: list[str] = Field(
         default_factory=list, description="feature pipelines to use; empty = every registered one"
     )

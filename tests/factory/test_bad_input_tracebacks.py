@@ -90,3 +90,9 @@ def test_init_into_a_missing_directory_and_synth_with_a_bad_date(tmp_path: Path)
     )
     assert result.exit_code == 2 and "not a date" in result.output
     assert not (tmp_path / "f.db").exists()
+
+
+def test_an_empty_lookback_list_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACTORY_PLAN__LOOKBACKS", "[]")
+    with pytest.raises(SettingsError, match="lookbacks"):
+        load_settings(None)
