@@ -51,7 +51,7 @@ from factory.plan import ModelConfig
 from factory.settings import Settings, load_settings
 from factory.storage import return_cache
 from factory.storage.bars import load_market_data
-from factory.storage.database import Database
+from factory.storage.database import Database, scratch_schema
 from factory.storage.results import (
     StoreItem,
     load_return_matrices,
@@ -243,25 +243,6 @@ def _db_size(db: Database, path: Path | None) -> int:
         )
 
 
-@contextmanager
-def _pg_schema(url: str) -> Iterator[str]:
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def bench_rating(root: Path, pools: list[int], pg_url: str | None) -> None:
     print(f"\n3. rating snapshot: pool x {BARS:,} daily bars (20 years), read from the database")
     stamps = pd.bdate_range("2000-01-03", periods=BARS).to_numpy()
@@ -270,7 +251,7 @@ def bench_rating(root: Path, pools: list[int], pg_url: str | None) -> None:
         backends.append(("postgresql", pg_url))
     for name, url in backends:
         for n in pools:
-            with _pg_schema(url) if url else _nullcontext(None) as pg:
+            with scratch_schema(url, "bench") if url else _nullcontext(None) as pg:
                 path = root / f"rating-{name}-{n}.db"
                 db = Database(pg or f"sqlite:///{path}")
                 rng = np.random.default_rng(n)

@@ -33,6 +33,7 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    text,
     type_coerce,
 )
 from sqlalchemy.engine import make_url
@@ -466,3 +467,25 @@ def _infer(values: tuple[Any, ...]) -> str | None:
             return "float64" if isinstance(v, float) else None
         return "object"
     return "object"
+
+
+@contextmanager
+def scratch_schema(server_url: str, prefix: str = "t") -> Iterator[str]:
+    """A new, empty PostgreSQL schema on ``server_url``, dropped with everything in it on
+    exit; yields a URL whose connections use it (``search_path``). For tests, benchmarks
+    and trying a version against a production server without touching its data."""
+    import uuid
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        sep = "&" if "?" in server_url else "?"
+        try:
+            yield f"{server_url}{sep}options=-csearch_path%3D{schema}"
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from factory.storage.database import scratch_schema
 from tests.conftest import PG_URL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,17 +69,8 @@ def fresh_db(kind: str, tmp: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp / f'{uuid.uuid4().hex[:8]}.db'}"
         return
     assert PG_URL is not None
-    schema = f"crash_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(PG_URL, "crash") as url:
+        yield url
 
 
 def driver(url: str, workdir: Path, *extra: str) -> subprocess.Popen[bytes]:
