@@ -168,18 +168,27 @@ def cached_matrices(db: Database, columns: Sequence[str]) -> dict[str, pd.DataFr
         if reread:
             cache.update(_records(read_long(db, columns, ids=reread), columns, versions))
         _CACHE[key] = cache
+    return _assemble(cache, columns)
+
+
+def _assemble(cache: dict[str, _Record], columns: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """The matrices from cached records: bars = the union of the records' bars, each record
+    placed by binary search (no long frame of every row is built)."""
     if not cache:
         return {c: pd.DataFrame(dtype=float) for c in columns}
-    long = pd.DataFrame(
-        {
-            "config_id": np.repeat(
-                np.array(list(cache), dtype=object), [r.count for r in cache.values()]
-            ),
-            "ts": np.concatenate([r.ts for r in cache.values()]),
-            **{c: np.concatenate([r.values[c] for r in cache.values()]) for c in columns},
-        }
-    )
-    return to_matrices(long, columns)
+    ids = sorted(cache)
+    stamps = np.unique(np.concatenate([cache[c].ts for c in ids]))
+    rows = [np.searchsorted(stamps, cache[c].ts) for c in ids]
+    index = pd.DatetimeIndex(stamps, name="timestamp")
+    out: dict[str, pd.DataFrame] = {}
+    for col in columns:
+        matrix = np.full((len(stamps), len(ids)), np.nan)
+        for j, cid in enumerate(ids):
+            matrix[rows[j], j] = cache[cid].values[col]
+        frame = pd.DataFrame(matrix, index=index, columns=pd.Index(ids, dtype=object))
+        frame.columns.name = "config_id"
+        out[col] = frame
+    return out
 
 
 def clear() -> None:
