@@ -285,7 +285,9 @@ def evaluate(
 def _where(s: SchedulerSettings) -> str:
     if s.backend == "serial":
         return "serial (in-process)"
-    return f"ray ({s.address})" if s.address else f"ray ({s.workers} local workers)"
+    if s.address:
+        return f"ray ({s.address})"
+    return f"ray ({s.workers} local worker{'' if s.workers == 1 else 's'})"
 
 
 def rate(
