@@ -214,6 +214,16 @@ def load_market_data(
         stmt = stmt.where(t.c.ts <= end)
     with db.begin() as conn:
         bars = read_frame(conn, stmt, datetimes=["ts"])
+        if assets:
+            stored = sorted(conn.execute(select(t.c.asset).distinct()).scalars())
+            missing = sorted(set(assets) - set(stored))
+            if missing and stored:
+                shown = ", ".join(stored[:20]) + (" ..." if len(stored) > 20 else "")
+                raise LookupError(
+                    f"asset{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                    f"{'have' if len(missing) > 1 else 'has'} no stored bars (stored: {shown}); "
+                    "check [data] assets"
+                )
         if bars.empty:
             raise LookupError(
                 "no bars stored yet: run `factory data import PATH`, `factory data import --sample` "

@@ -96,3 +96,13 @@ def test_an_empty_lookback_list_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("FACTORY_PLAN__LOOKBACKS", "[]")
     with pytest.raises(SettingsError, match="lookbacks"):
         load_settings(None)
+
+
+def test_a_configured_asset_without_bars_is_named(db: Database, tmp_path: Path) -> None:
+    from factory.storage.bars import load_market_data
+
+    path = tmp_path / "ok.csv"
+    path.write_text(HEADER + "2020-01-02,AAA,1,2,0.5,1.5,10\n")
+    import_path(db, path, at=AT)
+    with pytest.raises(LookupError, match=r"asset NOPE has no stored bars \(stored: AAA\)"):
+        load_market_data(db, assets=["AAA", "NOPE"])
