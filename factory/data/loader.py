@@ -117,6 +117,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
         if path.suffix.lower() == ".csv":
             if path.stat().st_size == 0:
                 raise DataValidationError(name, "empty file", "the file is empty")
+            _check_trailing_commas(path)
             return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
         table = pd.read_parquet(path)
         return table.reset_index() if _has_meaningful_index(table) else table
@@ -129,6 +130,27 @@ def _read_raw(path: Path) -> pd.DataFrame:
         raise DataValidationError(
             name, "unreadable file", f"{type(exc).__name__}: {detail}"
         ) from None
+
+
+def _check_trailing_commas(path: Path) -> None:
+    """pandas reads rows with one field more than the header as if the first column were
+    an index, and every column shifts: say what is wrong instead."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        first = next(reader, None)
+    if header is None or first is None:
+        return
+    if len(first) == len(header) + 1 and first[-1].strip() == "":
+        raise DataValidationError(
+            str(path),
+            "trailing comma",
+            f"row 1 has {len(first)} fields but the header has {len(header)}: the last one is "
+            "empty (remove the comma at the end of each row)",
+            1,
+        )
 
 
 def _has_meaningful_index(table: pd.DataFrame) -> bool:

@@ -106,3 +106,11 @@ def test_a_configured_asset_without_bars_is_named(db: Database, tmp_path: Path) 
     import_path(db, path, at=AT)
     with pytest.raises(LookupError, match=r"asset NOPE has no stored bars \(stored: AAA\)"):
         load_market_data(db, assets=["AAA", "NOPE"])
+
+
+def test_trailing_commas_are_named_as_such(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "commas.csv"
+    path.write_text(HEADER + "2020-01-02,AAA,1,2,0.5,1.5,10,\n2020-01-03,AAA,1,2,0.5,1.5,10,\n")
+    with pytest.raises(DataValidationError, match="trailing comma") as err:
+        import_path(db, path, at=AT)
+    assert "commas.csv" in str(err.value) and "timestamp" not in str(err.value)
