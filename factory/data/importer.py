@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from factory.data.errors import DataValidationError
 from factory.data.loader import list_input_files, load_file, validate_frame
 from factory.data.schema import Kind
 from factory.storage.bars import Frame, ImportResult, store_frames
@@ -18,6 +19,17 @@ def import_path(db: Database, path: Path, *, kind: Kind = "bars", at: datetime) 
     before anything is written; the write is one transaction."""
     files = list_input_files(path)
     per_asset = path.is_dir()
+    if per_asset:
+        seen: dict[str, Path] = {}
+        for f in files:
+            if f.stem in seen:
+                raise DataValidationError(
+                    str(f),
+                    "duplicate asset",
+                    f"{seen[f.stem].name} and {f.name} both hold asset {f.stem}: keep one file "
+                    "per asset in the directory",
+                )
+            seen[f.stem] = f
     frames = [
         Frame(str(f), kind, load_file(f, kind, asset_from_name=per_asset).frame) for f in files
     ]

@@ -114,3 +114,16 @@ def test_trailing_commas_are_named_as_such(db: Database, tmp_path: Path) -> None
     with pytest.raises(DataValidationError, match="trailing comma") as err:
         import_path(db, path, at=AT)
     assert "commas.csv" in str(err.value) and "timestamp" not in str(err.value)
+
+
+def test_two_files_of_one_asset_in_a_directory_are_named(db: Database, tmp_path: Path) -> None:
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    for name in ("CCC.csv", "CCC.CSV"):
+        (folder / name).write_text(
+            "timestamp,open,high,low,close,volume\n2020-01-02,1,2,0.5,1.5,10\n"
+        )
+    with pytest.raises(DataValidationError, match="duplicate asset") as err:
+        import_path(db, folder, at=AT)
+    assert "CCC.csv" in str(err.value) and "CCC.CSV" in str(err.value)
+    assert "database" not in str(err.value)
