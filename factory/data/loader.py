@@ -8,6 +8,7 @@ rule; callers write nothing unless every file of an import validated (see
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,27 @@ class LoadedFile:
 def list_input_files(path: Path) -> list[Path]:
     """``path`` itself, or the .csv/.parquet files of directory ``path`` (sorted)."""
     if not path.exists():
+        if path.is_symlink():
+            try:
+                path.resolve(strict=True)
+            except RuntimeError:
+                raise DataValidationError(
+                    str(path), "symlink loop", "the link points (eventually) back at itself"
+                ) from None
+            except OSError:
+                pass
+            raise DataValidationError(
+                str(path),
+                "broken symlink",
+                f"it points at {os.readlink(path)!r}, which does not exist",
+            )
         raise DataValidationError(str(path), "missing file", "no such file or directory")
+    if not path.is_dir() and not path.is_file():
+        raise DataValidationError(
+            str(path),
+            "not a regular file",
+            "a FIFO, socket or device cannot be imported: give a .csv or .parquet file",
+        )
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file())
         if not files:
@@ -294,7 +315,8 @@ def _parse_numbers(name: str, col: pd.Series, label: str) -> pd.Series:
         return col.astype("float64")
     text = col.astype(str).str.strip()
     values = pd.to_numeric(text, errors="coerce")
-    blank = text.str.lower().isin(["", "nan", "na", "null", "none"])
+    # A null (Parquet null, None) is a missing value, judged by the rules for missing values.
+    blank = col.isna() | text.str.lower().isin(["", "nan", "na", "null", "none"])
     bad = (values.isna() & ~blank).to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -127,3 +128,31 @@ def test_two_files_of_one_asset_in_a_directory_are_named(db: Database, tmp_path:
         import_path(db, folder, at=AT)
     assert "CCC.csv" in str(err.value) and "CCC.CSV" in str(err.value)
     assert "database" not in str(err.value)
+
+
+def test_links_fifos_and_null_parquet_values_get_their_own_messages(
+    db: Database, tmp_path: Path
+) -> None:
+    import os
+
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop)
+    with pytest.raises(DataValidationError, match="symlink loop"):
+        import_path(db, loop, at=AT)
+    broken = tmp_path / "broken.csv"
+    broken.symlink_to(tmp_path / "nothere.csv")
+    with pytest.raises(DataValidationError, match="broken symlink"):
+        import_path(db, broken, at=AT)
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(DataValidationError, match="not a regular file"):
+        import_path(db, fifo, at=AT)
+    frame = pd.DataFrame(
+        {"timestamp": pd.to_datetime(["2020-01-02"]), "asset": ["AAA"], "open": [1.0]}
+        | {"high": [2.0], "low": [0.5], "close": [1.5], "volume": [None]}
+    )
+    frame.to_parquet(tmp_path / "null.parquet")
+    with pytest.raises(DataValidationError, match="missing volume") as err:
+        import_path(db, tmp_path / "null.parquet", at=AT)
+    assert "non-numeric" not in str(err.value)
+    assert data_summary(db)[0].empty
