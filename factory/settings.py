@@ -71,6 +71,9 @@ class DataSettings(Section):
     assets: list[str] = Field(
         default_factory=list, description="restrict to these assets; empty = all"
     )
+    future_tolerance_hours: float = Field(
+        24.0, ge=0, description="an imported bar may be stamped at most this far after the import"
+    )
 
 
 class PlanSettings(Section):

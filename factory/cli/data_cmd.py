@@ -38,6 +38,8 @@ def import_(
 ) -> None:
     """Validate and store data. Nothing is written unless every file is valid; bars
     already stored are skipped, new bars appended."""
+    from datetime import timedelta
+
     from factory.cli import make_app
     from factory.data.importer import import_frame, import_path
     from factory.data.sample import SOURCE, sample_frame
@@ -51,7 +53,8 @@ def import_(
         result = import_frame(a.db, sample_frame(), kind="bars", source=SOURCE, at=a.now())
     else:
         assert path is not None
-        result = import_path(a.db, path, kind=kind, at=a.now())
+        tolerance = timedelta(hours=a.settings.data.future_tolerance_hours)
+        result = import_path(a.db, path, kind=kind, at=a.now(), future_tolerance=tolerance)
     payload = {
         "import_id": result.import_id,
         "kind": "bars" if sample else kind,

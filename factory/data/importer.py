@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -10,11 +10,18 @@ import pandas as pd
 from factory.data.errors import DataValidationError
 from factory.data.loader import list_input_files, load_file, validate_frame
 from factory.data.schema import Kind
-from factory.storage.bars import Frame, ImportResult, store_frames
+from factory.storage.bars import FUTURE_TOLERANCE, Frame, ImportResult, store_frames
 from factory.storage.database import Database
 
 
-def import_path(db: Database, path: Path, *, kind: Kind = "bars", at: datetime) -> ImportResult:
+def import_path(
+    db: Database,
+    path: Path,
+    *,
+    kind: Kind = "bars",
+    at: datetime,
+    future_tolerance: timedelta = FUTURE_TOLERANCE,
+) -> ImportResult:
     """Import a file (long form) or a directory of per-asset files. Every file is validated
     before anything is written; the write is one transaction."""
     files = list_input_files(path)
@@ -33,7 +40,7 @@ def import_path(db: Database, path: Path, *, kind: Kind = "bars", at: datetime) 
     frames = [
         Frame(str(f), kind, load_file(f, kind, asset_from_name=per_asset).frame) for f in files
     ]
-    return store_frames(db, frames, source=str(path), at=at)
+    return store_frames(db, frames, source=str(path), at=at, future_tolerance=future_tolerance)
 
 
 def import_frame(

@@ -242,6 +242,16 @@ def _convert(name: str, raw: pd.DataFrame, kind: Kind) -> pd.DataFrame:
         _check_bars(name, out)
     elif kind == "sentiment":
         _check_finite(name, out, ["score"], "NaN or inf value")
+    metrics = [c for c in out.columns if c not in (*KEY, "score") and kind != "bars"]
+    for col in metrics:  # on-chain metrics, sentiment volume: missing is allowed, inf is not
+        at = _first(np.isinf(out[col].to_numpy()))
+        if at is not None:
+            raise DataValidationError(
+                name,
+                "infinite value",
+                f"column {col!r} is {out[col].iloc[at]} for {_describe_row(out, at)}",
+                at + 1,
+            )
     return out
 
 
@@ -387,16 +397,51 @@ def _check_bars(name: str, f: pd.DataFrame) -> None:
         raise DataValidationError(
             name, "negative volume", f"volume={vol[row]} for {_describe_row(f, row)}", row + 1
         )
-    for col in ("bid_size", "ask_size", "trades"):
-        if col in f:
-            row = _first(f[col].to_numpy() < 0)
+    _check_optional(name, f, lo, h)
+
+
+def _check_optional(name: str, f: pd.DataFrame, lo: np.ndarray, h: np.ndarray) -> None:
+    """Optional columns obey rules too (stored bars are never rewritten, so a bad value
+    could never be corrected). A missing value (NaN) is allowed; an infinite one is not."""
+
+    cols = {c: f[c].to_numpy(dtype=float) for c in BAR_OPTIONAL if c in f}
+    for col, v in cols.items():
+        for rule, mask in ((f"infinite {col}", np.isinf(v)), (f"negative {col}", v < 0)):
+            row = _first(mask)
             if row is not None:
                 raise DataValidationError(
-                    name,
-                    f"negative {col}",
-                    f"{col}={f[col].iloc[row]} for {_describe_row(f, row)}",
-                    row + 1,
+                    name, rule, f"{col}={v[row]} for {_describe_row(f, row)}", row + 1
                 )
+    if "bid" in cols and "ask" in cols:
+        bid, ask = cols["bid"], cols["ask"]
+        row = _first(bid > ask)
+        if row is not None:
+            raise DataValidationError(
+                name,
+                "bid > ask",
+                f"bid={bid[row]} > ask={ask[row]} for {_describe_row(f, row)}",
+                row + 1,
+            )
+    if "vwap" in cols:
+        vwap = cols["vwap"]
+        row = _first((vwap < lo) | (vwap > h))
+        if row is not None:
+            raise DataValidationError(
+                name,
+                "vwap outside [low, high]",
+                f"vwap={vwap[row]} not in [{lo[row]}, {h[row]}] for {_describe_row(f, row)}",
+                row + 1,
+            )
+    if "trades" in cols:
+        trades = cols["trades"]
+        row = _first(np.isfinite(trades) & (trades != np.round(trades)))
+        if row is not None:
+            raise DataValidationError(
+                name,
+                "fractional trades",
+                f"trades={trades[row]} is not a whole number for {_describe_row(f, row)}",
+                row + 1,
+            )
 
 
 def _check_duplicates(name: str, frame: pd.DataFrame) -> None:

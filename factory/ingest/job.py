@@ -6,6 +6,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from factory.app import App
@@ -56,7 +57,13 @@ def ingest(app: App, feed: Feed, deliveries: Sequence[Delivery] | None = None) -
     for d in feed.poll() if deliveries is None else deliveries:
         try:
             frames = d.read()
-            result = store_frames(app.db, frames, source=f"{feed.name}:{d.name}", at=app.now())
+            result = store_frames(
+                app.db,
+                frames,
+                source=f"{feed.name}:{d.name}",
+                at=app.now(),
+                future_tolerance=timedelta(hours=app.settings.data.future_tolerance_hours),
+            )
         except DataValidationError as exc:
             reason = str(exc).strip()
             feed.rejected(d, reason=reason, at=app.now())

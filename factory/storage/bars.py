@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -46,10 +46,32 @@ class ImportResult:
     assets: tuple[str, ...]
 
 
+FUTURE_TOLERANCE = timedelta(hours=24)
+
+
 def store_frames(
-    db: Database, frames: Sequence[Frame], *, source: str, at: datetime
+    db: Database,
+    frames: Sequence[Frame],
+    *,
+    source: str,
+    at: datetime,
+    future_tolerance: timedelta = FUTURE_TOLERANCE,
 ) -> ImportResult:
-    """Write validated frames of one kind in a single transaction."""
+    """Write validated frames of one kind in a single transaction. A row stamped later
+    than the import's own time (``at``) plus ``future_tolerance`` is refused: it cannot be
+    a bar that has happened (a 2099 bar would make every later rebalance a 2099 one)."""
+    limit = pd.Timestamp(at) + pd.Timedelta(future_tolerance)
+    for f in frames:
+        ahead = (f.frame["timestamp"] > limit).to_numpy()
+        if ahead.any():
+            row = int(np.flatnonzero(ahead)[0])
+            raise DataValidationError(
+                f.source,
+                "bar in the future",
+                f"{f.frame['timestamp'].iloc[row]} is after the import time {at:%Y-%m-%d %H:%M} "
+                f"plus the tolerance of {future_tolerance} ([data] future_tolerance_hours)",
+                int(f.frame.index[row]) + 1,  # the file's row: validation keeps the labels
+            )
     kinds = {f.kind for f in frames}
     if len(kinds) != 1:
         raise ValueError("one import holds one kind of data")
