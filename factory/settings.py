@@ -333,6 +333,11 @@ class SchedulerSettings(Section):
     backend: Literal["ray", "serial"] = "ray"
     address: str | None = Field(None, description="Ray cluster address; none = start Ray locally")
     workers: int = Field(2, ge=1, description="local Ray CPUs / parallel tasks")
+    lease_ttl_seconds: float = Field(
+        60.0,
+        ge=1,
+        description="factory run: a job's lease (SQLite) outlives a crashed holder this long",
+    )
 
 
 class IngestSettings(Section):

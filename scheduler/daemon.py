@@ -55,6 +55,7 @@ from factory.jobs import (
 from factory.plan import ModelConfig
 from factory.storage import decisions
 from factory.storage.bars import data_version, load_market_data
+from factory.storage.lease import job_lease
 from factory.storage.results import EvaluationState, evaluation_states
 from scheduler.backends import Backend
 from scheduler.sweep import run_sweep
@@ -167,7 +168,19 @@ def tick(
 
 
 def _run_job(app: App, job: str, key: str, action: Callable[[], str]) -> JobResult:
-    """Run one job for its key, recording running, then done / skipped / failed."""
+    """Run one job for its key under the job's lease (a second daemon on the same database
+    skips it), recording running, then done / skipped / failed."""
+    # Leases live in real time (they arbitrate between processes), whatever app.clock says.
+    ttl = app.settings.scheduler.lease_ttl_seconds
+    with job_lease(app.db, f"job:{job}", ttl_s=ttl) as lease:
+        if not lease:
+            return JobResult(job, key, "skipped", "another daemon holds this job's lease")
+        if decisions.run_status(app.db, job, key) == "done":
+            return JobResult(job, key, "skipped", "done meanwhile by another daemon")
+        return _run_leased(app, job, key, action)
+
+
+def _run_leased(app: App, job: str, key: str, action: Callable[[], str]) -> JobResult:
     decisions.record_run(app.db, job, key, status="running", at=app.now())
     try:
         detail = action()

@@ -1,10 +1,13 @@
-"""A `factory run --once` for the crash tests, on a fixed clock (so every run of it, killed
-or not, works under the same time keys): ``python -m tests.scheduler.crash_driver DB_URL
-WORKDIR [--setup]``. Ticks until no job is due; exit 0."""
+"""A `factory run --once` for the crash and two-daemon tests, on a fixed clock (so every
+run of it, killed or not, works under the same time keys): ``python -m
+tests.scheduler.crash_driver DB_URL WORKDIR [--setup] [--report]``. Ticks until no job is
+due; exit 0. ``--report`` prints each job result as a JSON line."""
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -24,6 +27,7 @@ PLAN = {
     "plan.max_grid": 1,
     "evaluation.min_train": 250,
     "evaluation.retrain_every": 100,
+    "scheduler.lease_ttl_seconds": 2,  # a killed holder's SQLite lease expires quickly
 }
 
 
@@ -47,9 +51,17 @@ def main(argv: list[str]) -> int:
         import_frame(app.db, bars, kind="bars", source="synth", at=app.now())
         return 0
     backend = SerialBackend()
-    for _ in range(10):
-        if not tick(app, backend):
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        results = tick(app, backend)
+        if "--report" in argv:  # what this process did, for the two-daemon test
+            for r in results:
+                line = {"job": r.job, "key": r.time_key, "status": r.status, "detail": r.detail}
+                print(json.dumps(line), flush=True)
+        if not results:
             return 0
+        if any("lease" in r.detail for r in results if r.status == "skipped"):
+            time.sleep(0.5)  # a killed predecessor's lease: wait for it to expire
     return 1
 
 

@@ -4,6 +4,7 @@ SQLite and PostgreSQL. A few trials run on every CI build; 20 in the slow suite.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -136,3 +137,52 @@ def test_kill_9_mid_cycle_then_restart_equals_an_uninterrupted_run(
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_kill_9_twenty_times(kind: str, tmp_path: Path) -> None:
     crash_trials(kind, tmp_path, trials=20, seed=2)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_two_daemons_on_one_database_run_each_job_once(kind: str, tmp_path: Path) -> None:
+    """A second `factory run` started by mistake: the job leases let exactly one of them
+    do each (job, time key); the other skips it."""
+    if kind == "postgresql" and PG_URL is None:
+        pytest.skip("no PostgreSQL server reachable")
+    with fresh_db(kind, tmp_path) as url:
+        run_to_end(url, tmp_path / "a", "--setup")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FACTORY_")}
+        env["PYTHONPATH"] = str(ROOT)
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.scheduler.crash_driver",
+                    url,
+                    str(tmp_path / d),
+                    "--report",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for d in ("a", "b")
+        ]
+        outs = [p.communicate(timeout=600) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+        done = [
+            (r["job"], r["key"])
+            for out, _ in outs
+            for r in map(json.loads, out.splitlines())
+            if r["status"] == "done"
+        ]
+        assert len(done) == len(set(done)), f"a job ran twice: {sorted(done)}"
+        assert {j for j, _ in done} >= {"evaluate", "rate", "promote", "rebalance", "prune"}
+        # Both processes really competed: at least one job was skipped for the lease or
+        # because the other had done it meanwhile.
+        skipped = [
+            r
+            for out, _ in outs
+            for r in map(json.loads, out.splitlines())
+            if r["status"] == "skipped" and "daemon" in r.get("detail", "daemon")
+        ]
+        assert skipped, "the two daemons never met"
