@@ -34,7 +34,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 unit: setup
-	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not soak" $(PYTEST_ARGS)
 
 test: lint typecheck unit
 

@@ -1,6 +1,7 @@
 """Crash safety of the loop: `kill -9` at random points of a cycle, restart, and the final
 database equals that of an uninterrupted run — no row lost, none written twice — on
-SQLite and PostgreSQL. A few trials run on every CI build; 20 in the slow suite."""
+SQLite and PostgreSQL. Three trials per database run on every CI build; 20 per database
+in the soak run (`pytest -m soak tests/scheduler/test_crash.py`)."""
 
 from __future__ import annotations
 
@@ -134,6 +135,7 @@ def test_kill_9_mid_cycle_then_restart_equals_an_uninterrupted_run(
 
 
 @pytest.mark.slow
+@pytest.mark.soak
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_kill_9_twenty_times(kind: str, tmp_path: Path) -> None:
     crash_trials(kind, tmp_path, trials=20, seed=2)
