@@ -4,9 +4,9 @@
   ``MAX_TASK_RETRIES``) and the result arrives; a task that kills its worker every time
   ends as an error with the reason, and the rest go on.
 * A cluster started the way docs/operations.md says (``ray start --head`` + a second
-  node process, token authentication off): ``factory evaluate --address`` and ``factory
-  run --once --address`` go through it, and a sweep survives its second node being
-  killed mid-way.
+  node process, token authentication off) with PostgreSQL as the store: ``factory
+  evaluate --address`` and ``factory run --once --address`` go through it, and a sweep
+  survives its second node being killed mid-way.
 """
 
 from __future__ import annotations
@@ -214,13 +214,16 @@ backend = "ray"
 
 
 @pytest.mark.ray
+@pytest.mark.postgres
 @pytest.mark.xdist_group("ray")
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # the production store
 def test_factory_runs_through_a_loopback_cluster_and_survives_a_node_kill(
-    cluster: LoopbackCluster, tmp_path: Path
+    cluster: LoopbackCluster, tmp_path: Path, db_url: str
 ) -> None:
     work = tmp_path / "work"
     work.mkdir()
     (work / "factory.toml").write_text(SETTINGS)
+    cluster.env["FACTORY_DB_URL"] = db_url
     synth = cluster.factory(work, "data", "synth", "--assets", "4", "--bars", "900", "--seed", "1")
     assert synth.returncode == 0, synth.stderr
     plan = json.loads(cluster.factory(work, "configs", "--format", "json").stdout)
