@@ -11,6 +11,8 @@ from rich.markup import escape
 
 from factory.cli.output import Format, Output, console, print_csv, print_json, print_table
 
+FAMILIES = ("classical", "deep", "econometric", "rl")
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -19,9 +21,28 @@ def _grid_size(grid: dict[str, tuple[object, ...]]) -> int:
 
 
 @app.command("list")
-def list_(format: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+def list_(
+    pattern: Annotated[
+        str | None,
+        typer.Argument(help="only names matching this shell pattern (e.g. 'gr*', '*lstm*')"),
+    ] = None,
+    family: Annotated[
+        str | None, typer.Option("--family", help="classical, deep, econometric or rl")
+    ] = None,
+    format: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
     """Registered architectures (built-in and plugins) and unavailable plugins."""
+    from fnmatch import fnmatchcase
+
     from architectures import registry
+
+    if family is not None and family not in FAMILIES:
+        raise typer.BadParameter(f"--family must be one of {', '.join(FAMILIES)}")
+
+    def wanted(name: str, fam: str | None) -> bool:
+        return (pattern is None or fnmatchcase(name, pattern)) and (
+            family is None or fam is None or fam == family
+        )
 
     rows = [
         {
@@ -37,10 +58,12 @@ def list_(format: Annotated[Format, typer.Option("--format")] = Format.table) ->
             "description": s.description,
         }
         for s in registry.available()
+        if wanted(s.name, s.family)
     ]
     bad = [
         {"name": u.name, "entry_point": u.entry_point, "error": u.error}
         for u in registry.unavailable()
+        if wanted(u.name, None)
     ]
     if format == "json":
         print_json({"architectures": rows, "unavailable": bad})

@@ -1,0 +1,1 @@
+"""Kaufman adaptive moving average trend model: an example Model Factory plugin."""
