@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 from rich.markup import escape
 
 from factory.cli.output import Format, Output, console, print_csv, print_json, print_table
+
+if TYPE_CHECKING:
+    from factory.storage.results import MeasuredCost
 
 FAMILIES = ("classical", "deep", "econometric", "rl")
 
@@ -93,13 +96,18 @@ def list_(
 
 
 @app.command()
-def show(name: str, format: Annotated[Output, typer.Option("--format")] = Output.table) -> None:
-    """One architecture's spec: tags, defaults, grid."""
+def show(
+    ctx: typer.Context,
+    name: str,
+    format: Annotated[Output, typer.Option("--format")] = Output.table,
+) -> None:
+    """One architecture's spec: tags, defaults, grid, and what it has cost so far."""
     from dataclasses import asdict
 
     from architectures import registry
 
     s = registry.get(name)
+    cost = _measured_cost(ctx, s.name)
     payload = {
         "name": s.name,
         "version": s.version,
@@ -110,6 +118,7 @@ def show(name: str, format: Annotated[Output, typer.Option("--format")] = Output
         "default_params": dict(s.default_params),
         "param_grid": {k: list(v) for k, v in s.param_grid.items()},
         "test_params": dict(s.test_params),
+        "measured_cost": None if cost is None else asdict(cost),
     }
     if format == "json":
         print_json(payload)
@@ -122,6 +131,31 @@ def show(name: str, format: Annotated[Output, typer.Option("--format")] = Output
     console.print(
         "param grid:  " + (", ".join(f"{k}={list(v)}" for k, v in s.param_grid.items()) or "(none)")
     )
+    if cost is None:
+        console.print("measured:    no evaluation of it in this database yet")
+    else:
+        console.print(
+            f"measured:    {cost.fit_seconds:.1f} s fit + {cost.predict_seconds:.1f} s predict "
+            f"per config ({cost.retrains:.0f} refits; mean of {cost.configs} evaluated configs)"
+        )
+
+
+def _measured_cost(ctx: typer.Context, name: str) -> MeasuredCost | None:
+    """The cost evaluations of ``name`` had in the configured database, read-only; None
+    when there is no such database (arch commands work without one)."""
+    from factory.cli import inspect_app
+    from factory.settings import SettingsError
+    from factory.storage.database import DatabaseError
+    from factory.storage.results import architecture_cost
+
+    try:
+        a = inspect_app(ctx)
+        try:
+            return architecture_cost(a.db, name)
+        finally:
+            a.close()
+    except (DatabaseError, SettingsError, LookupError):
+        return None
 
 
 @app.command()

@@ -419,6 +419,37 @@ def load_signals(db: Database, config_id: str) -> pd.DataFrame:
     return long.pivot(index="ts", columns="asset", values="signal").sort_index()
 
 
+@dataclass(frozen=True)
+class MeasuredCost:
+    """What evaluations of one architecture cost so far (seconds per config)."""
+
+    configs: int
+    fit_seconds: float
+    predict_seconds: float
+    retrains: float
+
+
+def architecture_cost(db: Database, architecture: str) -> MeasuredCost | None:
+    """Mean fit / predict seconds and refits per evaluated config of ``architecture``
+    (None when none was evaluated in this database)."""
+    ev, cf = table("evaluations"), table("configs")
+    stmt = (
+        select(
+            func.count(),
+            func.avg(ev.c.fit_seconds),
+            func.avg(ev.c.predict_seconds),
+            func.avg(ev.c.n_retrains),
+        )
+        .select_from(ev.join(cf, ev.c.config_id == cf.c.config_id))
+        .where(cf.c.architecture == architecture, ev.c.status == "done")
+    )
+    with db.begin() as conn:
+        n, fit, predict, retrains = conn.execute(stmt).one()
+    if not n:
+        return None
+    return MeasuredCost(int(n), float(fit or 0), float(predict or 0), float(retrains or 0))
+
+
 def compute_costs(states: Mapping[str, EvaluationState]) -> dict[str, float]:
     """Seconds of fit + predict per prediction, per config (from evaluation records)."""
     return {
