@@ -49,13 +49,14 @@ def make_app(ctx: typer.Context, **overrides: object) -> App:
 
 
 def _register() -> None:
-    from factory.cli import arch_cmd, data_cmd, demo_cmd, pipeline_cmd, serve_cmd
+    from factory.cli import arch_cmd, data_cmd, demo_cmd, pipeline_cmd, review_cmd, serve_cmd
 
     app.add_typer(data_cmd.app, name="data", help="Import, generate and inspect market data.")
     app.add_typer(arch_cmd.app, name="arch", help="List, show and check architectures.")
     pipeline_cmd.register(app)
     demo_cmd.register(app)
     serve_cmd.register(app)
+    review_cmd.register(app)
 
 
 _register()
