@@ -141,10 +141,17 @@ def factory_deflated_sharpe(
 ) -> float:
     """DSR of the factory's own bar returns: P(true Sharpe > SR0), SR0 = the expected best
     Sharpe of the pool's trials under no skill (``Ratings.sr_benchmark``), on returns net
-    of β x the universe when the policy rates net of it (as every config is rated)."""
+    of β x the universe when the policy rates net of it (as every config is rated). A
+    factory that never held a position counts as Sharpe 0 (no evidence of skill)."""
     if ratings is None:
         return float("nan")
-    series = pd.Series(np.asarray(net, dtype=np.float64), index=index)
+    raw = np.asarray(net, dtype=np.float64)
+    if raw.size >= 2 and np.all(np.nan_to_num(raw) == 0.0):
+        # Never invested: no return, no evidence of skill (Sharpe 0 in the statistic).
+        return float(
+            np.asarray(probabilistic_sharpe_ratio(0.0, raw.size, 0.0, 3.0, ratings.sr_benchmark))
+        )
+    series = pd.Series(raw, index=index)
     if benchmark is not None and policy.benchmark == "universe":
         series = excess_returns(series.to_frame("factory"), benchmark)["factory"]
     r = series.to_numpy(dtype=np.float64)

@@ -41,9 +41,9 @@ POOL: dict[str, Any] = {
 }
 
 
-def build(root: Path, signal: str, **overrides: Any) -> App:
+def build(root: Path, signal: str, bars: int = 1600, **overrides: Any) -> App:
     app = make_test_app(root, None, **{**POOL, **overrides})
-    u = synth_universe(6, 1600, seed=4, signal=signal)  # type: ignore[arg-type]
+    u = synth_universe(6, bars, seed=4, signal=signal)  # type: ignore[arg-type]
     import_frame(app.db, u.bars, kind="bars", source="synth", at=app.now())
     data = load_market_data(app.db)
     configs = catalog.plan(app.settings, catalog.profile(data)).configs
@@ -79,6 +79,6 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
 
 @pytest.fixture(scope="session")
 def noise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    app = build(tmp_path_factory.mktemp("noise"), "none")
+    app = build(tmp_path_factory.mktemp("noise"), "none", bars=1000)
     yield app
     app.close()
