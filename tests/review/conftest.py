@@ -19,9 +19,11 @@ from factory.app import App
 from factory.data.importer import import_frame
 from factory.data.synth import synth_universe
 from factory.plan import ModelConfig
+from factory.storage import decisions
 from factory.storage.bars import load_market_data
 from scheduler.backends import SerialBackend
 from scheduler.sweep import run_sweep
+from tests.api.helpers import Golden, build_golden, inject_hostile, serving_app
 from tests.factory.helpers import make_test_app
 from tests.review.archs import CoinFlip
 
@@ -80,5 +82,23 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
 @pytest.fixture(scope="session")
 def noise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     app = build(tmp_path_factory.mktemp("noise"), "none", bars=1000)
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="session")
+def golden(tmp_path_factory: pytest.TempPathFactory) -> Golden:
+    """The API tests' factory database (4 configs rated, promoted and rebalanced)."""
+    return build_golden(tmp_path_factory.mktemp("golden"))
+
+
+@pytest.fixture
+def reviewed(golden: Golden, db_url: str, workdir: Path) -> Iterator[App]:
+    """A copy of the golden database (SQLite and PostgreSQL) with hostile names written
+    where user-supplied strings reach the report."""
+    app = serving_app(golden, db_url, workdir)
+    cycle = decisions.latest_cycle(app.db)
+    assert cycle is not None and cycle.active
+    inject_hostile(app.db, cycle.active[0])
     yield app
     app.close()
