@@ -90,7 +90,7 @@ def test_report_command_writes_to_the_output_dir(reviewed: App, tmp_path: Path) 
 def test_the_report_opens_in_a_browser_without_errors_or_network(
     reviewed: App, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import Dialog, sync_playwright
 
     path = write_report(reviewed, tmp_path / "report.html")
     errors: list[str] = []
@@ -105,7 +105,12 @@ def test_the_report_opens_in_a_browser_without_errors_or_network(
         page = browser.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+        def dismiss(d: Dialog) -> None:
+            dialogs.append(d.message)
+            d.dismiss()
+
+        page.on("dialog", dismiss)
         page.on(
             "request",
             lambda r: external.append(r.url) if not r.url.startswith(("file:", "data:")) else None,
