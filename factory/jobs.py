@@ -41,6 +41,7 @@ from factory.storage.results import (
 )
 from features.cache import FeatureCache
 from rating.engine import Ratings, rate
+from rating.policy import RatingPolicy
 from rating.promotion import PromotionCycle, decide_promotions
 
 
@@ -71,10 +72,27 @@ class RatingInputs:
     planned: Sequence[str] | None = None
 
 
-def compute_ratings(app: App, inputs: RatingInputs | None = None) -> Ratings:
-    """Rate every evaluated config from the stored returns (failed ones included, as
-    failed), deflating by the whole population tried and, with ``[rating] benchmark =
-    "universe"``, net of the equal-weight universe."""
+@dataclass(frozen=True)
+class RatingContext:
+    """Everything a rating reads from storage and settings, shared by the rate job and the
+    historical simulation (``factory.review``): the stored net returns (a NaN column for
+    each config whose current evaluation failed), their turnover, the failed ids, compute
+    costs, the trials without returns (``extra_trials``), the benchmark series (None
+    unless ``[rating] benchmark = "universe"``), the policy and the market data."""
+
+    returns: pd.DataFrame
+    turnover: pd.DataFrame
+    failed: tuple[str, ...]
+    compute_cost: dict[str, float]
+    extra_trials: dict[str, int]
+    benchmark: pd.Series | None
+    policy: RatingPolicy
+    data: MarketData
+
+
+def rating_context(app: App, inputs: RatingInputs | None = None) -> RatingContext:
+    """Load the rating inputs (see :class:`RatingContext`); raises :class:`NothingToDo`
+    when nothing has been evaluated yet."""
     inputs = inputs or RatingInputs()
     db = app.db
     settings = app.settings
@@ -90,7 +108,6 @@ def compute_ratings(app: App, inputs: RatingInputs | None = None) -> Ratings:
         if cid not in returns.columns:
             returns[cid] = float("nan")
     turnover = matrices["turnover"].reindex(index=returns.index, columns=returns.columns)
-    cycle = decisions.latest_cycle(db)
     data = inputs.data
     if data is None:
         data = load_market_data(db, assets=settings.data.assets or None)
@@ -114,18 +131,36 @@ def compute_ratings(app: App, inputs: RatingInputs | None = None) -> Ratings:
             execution=params.execution,
             max_gap=params.max_gap_bars,
         )
+    return RatingContext(
+        returns=returns,
+        turnover=turnover,
+        failed=tuple(failed),
+        compute_cost=compute_costs(states),
+        extra_trials=extra,
+        benchmark=benchmark,
+        policy=policy,
+        data=data,
+    )
+
+
+def compute_ratings(app: App, inputs: RatingInputs | None = None) -> Ratings:
+    """Rate every evaluated config from the stored returns (failed ones included, as
+    failed), deflating by the whole population tried and, with ``[rating] benchmark =
+    "universe"``, net of the equal-weight universe."""
+    ctx = rating_context(app, inputs)
+    cycle = decisions.latest_cycle(app.db)
     # One BLAS thread: the correlation matrices are small and multi-threaded BLAS degrades
     # badly when the cores are busy with evaluations (measured in bench/rating.py).
     with threadpool_limits(limits=1):
         return rate(
-            returns,
-            policy=policy,
+            ctx.returns,
+            policy=ctx.policy,
             active=cycle.active if cycle else (),
-            compute_cost=compute_costs(states),
-            turnover=turnover,
-            failed=failed,
-            benchmark=benchmark,
-            extra_trials=extra,
+            compute_cost=ctx.compute_cost,
+            turnover=ctx.turnover,
+            failed=ctx.failed,
+            benchmark=ctx.benchmark,
+            extra_trials=ctx.extra_trials,
         )
 
 

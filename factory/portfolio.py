@@ -53,3 +53,46 @@ def target_weights(
         note = f"scaled by {gross_limit / gross:.3f} to the gross limit {gross_limit}"
         gross = float(np.abs(w).sum())
     return TargetPortfolio(w.sort_index(), ens.sort_index(), len(signals), gross, note)
+
+
+def weights_array(
+    signals: np.ndarray,
+    members: np.ndarray,
+    *,
+    gross_limit: float = 1.0,
+    max_weight: float = 1.0,
+    chunk: int = 256,
+) -> np.ndarray:
+    """:func:`target_weights` for many bars at once (the historical simulation).
+
+    ``signals``: ``B x K x N`` (bars x configs x assets; NaN = no view); ``members``:
+    ``B x K`` bool, the configs whose signals vote at each bar. Returns ``B x N`` weights,
+    bar by bar equal to ``target_weights`` of the members' signals, with 0 for an asset
+    without a view (flat) and a zero row when no member has a view (cash).
+    """
+    if gross_limit <= 0 or max_weight <= 0:
+        raise ValueError("gross_limit and max_weight must be positive")
+    signals = np.asarray(signals)
+    members = np.asarray(members, dtype=bool)
+    if signals.ndim != 3 or members.shape != signals.shape[:2]:
+        raise ValueError(
+            f"signals must be B x K x N and members B x K, got {signals.shape} and {members.shape}"
+        )
+    n_bars, _, n_assets = signals.shape
+    out = np.zeros((n_bars, n_assets), dtype=np.float64)
+    for lo in range(0, n_bars, chunk):
+        s = signals[lo : lo + chunk].astype(np.float64)
+        votes = np.isfinite(s) & members[lo : lo + chunk, :, None]
+        count = votes.sum(axis=1)
+        total = np.where(votes, s, 0.0).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ens = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        ens = np.clip(ens, -1.0, 1.0)
+        view = np.isfinite(ens)
+        n_view = view.sum(axis=1, keepdims=True)
+        w = np.where(view, ens, 0.0) / np.maximum(n_view, 1)
+        w = np.clip(w, -max_weight, max_weight)
+        gross = np.abs(w).sum(axis=1, keepdims=True)
+        scale = np.where(gross > gross_limit, gross_limit / np.where(gross > 0, gross, 1.0), 1.0)
+        out[lo : lo + chunk] = w * scale
+    return out

@@ -63,6 +63,7 @@ def _register() -> None:
         demo_cmd,
         health_cmd,
         pipeline_cmd,
+        review_cmd,
         serve_cmd,
     )
 
@@ -73,6 +74,7 @@ def _register() -> None:
     demo_cmd.register(app)
     serve_cmd.register(app)
     health_cmd.register(app)
+    review_cmd.register(app)
 
 
 _register()

@@ -3,7 +3,8 @@
 init -> import the S&P 500 / NASDAQ sample (arch.data) -> attach synthetic sentiment and
 on-chain series so that all eight pipelines run -> expand a demo plan (one config per
 architecture: its first param combination, lookback 30 or 14) -> evaluate on Ray -> rate ->
-promote -> rebalance -> leaderboard. Everything lands in one directory it prints.
+promote -> rebalance -> leaderboard -> report (out/report.html, with the historical
+simulation). Everything lands in one directory it prints.
 """
 
 from __future__ import annotations
@@ -104,10 +105,15 @@ def demo(
     ctx.invoke(pipeline_cmd.rebalance, ctx=ctx)
     step("7. leaderboard")
     ctx.invoke(pipeline_cmd.leaderboard, ctx=ctx, top=30)
+    step("8. report: the historical simulation, curves, promotions, model cards")
+    from factory.review.report import write_report
+
+    report = write_report(a, Path(a.settings.output_dir) / "report.html")
     console.rule(f"done in {time.perf_counter() - started:.0f} s")
     console.print(f"database:   {a.db.describe()}")
     console.print(f"artifacts:  {a.settings.artifacts}")
     console.print(f"outputs:    {a.settings.output_dir}")
     console.print(f"settings:   {toml}")
+    console.print(f"report:     {report}")
     exe = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "factory" else "factory"
     console.print(f"next:       {exe} --config {toml} leaderboard --format json")

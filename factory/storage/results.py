@@ -473,3 +473,23 @@ def mark_pruned(db: Database, ids: Sequence[int]) -> None:
     t = table("artifacts")
     with db.begin() as conn:
         conn.execute(t.update().where(t.c.id.in_(list(ids))).values(pruned=True))
+
+
+def signals_between(
+    db: Database,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Stored signals with ``start <= ts <= end`` (either bound optional), of ``ids`` or of
+    every config: long rows ``config_id, asset, ts, signal``."""
+    t = Signal.__table__
+    stmt = select(t.c.config_id, t.c.asset, t.c.ts, t.c.signal)
+    if start is not None:
+        stmt = stmt.where(t.c.ts >= start)
+    if end is not None:
+        stmt = stmt.where(t.c.ts <= end)
+    if ids is not None:
+        stmt = stmt.where(t.c.config_id.in_(list(ids)))
+    with db.begin() as conn:
+        return read_frame(conn, stmt, datetimes=["ts"])
