@@ -11,15 +11,6 @@ import typer
 
 from factory.cli.output import Output, console, fmt, print_json
 
-STRATEGY_ORDER = (
-    "factory",
-    "equal_weight_all",
-    "best_static",
-    "naive_top_k",
-    "random_k",
-    "buy_and_hold",
-)
-
 
 def register(app: typer.Typer) -> None:
     app.command()(simulate)
@@ -65,6 +56,8 @@ def _pct(value: Any) -> str:
 def print_summary(p: dict[str, Any], seconds: float, rating_seconds: float) -> None:
     """The seed article's results table, honest version, then the strategies."""
     from rich.table import Table
+
+    from factory.review.summary import STRATEGY_ORDER
 
     pool = p["pool"]
     n_bars = p["strategies"]["factory"]["n_bars"]

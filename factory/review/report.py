@@ -34,6 +34,7 @@ from factory import catalog
 from factory.app import App
 from factory.jobs import NothingToDo
 from factory.leaderboard import leaderboard, population_caption
+from factory.review.summary import STRATEGY_ORDER
 from factory.storage import decisions
 from factory.storage.results import load_configs, load_returns
 from rating.engine import table_columns
@@ -49,14 +50,6 @@ TEMPLATES = jinja2.Environment(
 )
 ROLLING = 63  # bars of the rolling Sharpe (about a quarter of daily bars)
 MAX_HEATMAP = 40
-STRATEGY_ORDER = (
-    "factory",
-    "equal_weight_all",
-    "best_static",
-    "naive_top_k",
-    "random_k",
-    "buy_and_hold",
-)
 _LAYOUT: dict[str, Any] = {
     "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
     "height": 340,

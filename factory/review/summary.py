@@ -37,6 +37,17 @@ METRICS = (
 )
 
 
+# The strategies of a simulation, in the order tables and charts show them.
+STRATEGY_ORDER = (
+    "factory",
+    "equal_weight_all",
+    "best_static",
+    "naive_top_k",
+    "random_k",
+    "buy_and_hold",
+)
+
+
 def _scalar(value: object) -> float:
     return float(np.asarray(value, dtype=np.float64).reshape(-1)[0])
 
