@@ -11,6 +11,7 @@ from factory.book import BookSpec, CostModel
 from factory.data.market import MarketData
 from factory.evaluation.engine import EvalParams
 from factory.plan import DataProfile, Expansion, expand
+from factory.portfolio.risk import RiskLimits
 from factory.settings import Settings, SettingsError
 from features.registry import FeatureSet, feature_sets, get_feature_set
 
@@ -103,4 +104,17 @@ def book_spec(settings: Settings) -> BookSpec:
         cs_quantile=p.cs_quantile,
         tilt=p.tilt,
         max_weight=p.max_weight,
+    )
+
+
+def risk_limits(settings: Settings) -> RiskLimits:
+    p = settings.portfolio
+    return RiskLimits(
+        max_weight=p.max_weight,
+        gross_limit=p.gross_limit,
+        net_limit=p.net_limit,
+        vol_target=p.vol_target,
+        periods_per_year=settings.rating.periods_per_year,
+        max_turnover=p.max_turnover,
+        min_members=p.min_members,
     )

@@ -24,7 +24,8 @@ from factory.artifacts import ArtifactPathError
 from factory.artifacts_verify import record_problems, verify_artifacts
 from factory.book.benchmark import universe_returns
 from factory.data.market import MarketData
-from factory.portfolio import TargetPortfolio, target_weights
+from factory.portfolio import TargetPortfolio
+from factory.portfolio.live import book_rebalance, ensure_booked, plan_rebalance
 from factory.storage import decisions
 from factory.storage.bars import last_bar_ts, load_market_data
 from factory.storage.events import EventRecord, record_events
@@ -244,6 +245,7 @@ def rebalance_job(app: App, *, force: bool = False) -> RebalanceOutcome:
     key = rebalance_key(bar_ts)
     existing = decisions.rebalance_by_key(db, key)
     if existing is not None and not force:
+        ensure_booked(app, existing)
         return RebalanceOutcome(existing, reused=True)
     cycle = decisions.latest_cycle(db)
     notes: list[str] = []
@@ -268,15 +270,15 @@ def rebalance_job(app: App, *, force: bool = False) -> RebalanceOutcome:
         if not fresh.empty
         else pd.DataFrame()
     )
-    portfolio = target_weights(
-        wide,
-        gross_limit=app.settings.portfolio.gross_limit,
-        max_weight=app.settings.portfolio.max_weight,
-    )
+    # Everything is computed before anything is written: a cycle that cannot complete
+    # leaves the previous rebalance published.
+    before = decisions.previous_rebalance(db, bar_ts)
+    previous = pd.Series(before.weights, dtype=float) if before is not None else None
+    portfolio = plan_rebalance(app, cycle, bar_ts, wide, previous)
     if portfolio.note:
         notes.append(portfolio.note)
     export = write_export(app.output_dir, key, portfolio)
-    decisions.save_rebalance(
+    rid = decisions.save_rebalance(
         db,
         time_key=key,
         bar_ts=bar_ts,
@@ -288,6 +290,7 @@ def rebalance_job(app: App, *, force: bool = False) -> RebalanceOutcome:
         note="; ".join(notes),
         export_path=str(export),
     )
+    book_rebalance(app, bar_ts, portfolio.weights, rid)
     decisions.record_run(
         db, "rebalance", key, status="done", at=now, detail=f"gross {portfolio.gross:.3f}"
     )

@@ -325,6 +325,29 @@ class PortfolioSettings(Section):
     tilt: float = Field(1.0, ge=0, description="long_only book: weight ∝ max(0, 1 + tilt x signal)")
     gross_limit: float = Field(1.0, gt=0, description="sum of |weights| at most this")
     max_weight: float = Field(1.0, gt=0, le=1, description="|weight| of one asset at most this")
+    ensemble: Literal["equal", "score", "inverse_vol", "stacked"] = Field(
+        "equal",
+        description="member weights: equal, composite score, 1/volatility of own returns, stacked ridge",
+    )
+    ensemble_window: int = Field(
+        252, ge=20, description="bars behind inverse_vol and the stacked meta-model"
+    )
+    stack_alpha: float = Field(1.0, gt=0, description="ridge penalty of the stacked meta-model")
+    net_limit: float | None = Field(
+        None, ge=0, description="|sum of weights| at most this (none = no limit)"
+    )
+    vol_target: float | None = Field(
+        None, gt=0, description="annualised volatility the book is scaled down to (none = off)"
+    )
+    cov_window: int = Field(
+        252, ge=20, description="bars of asset returns behind the Ledoit-Wolf covariance"
+    )
+    max_turnover: float | None = Field(
+        None, gt=0, description="sum of |weight changes| per rebalance at most this (none = off)"
+    )
+    min_members: int = Field(
+        1, ge=1, description="fewer active configs with a signal than this -> cash"
+    )
 
 
 class SchedulerSettings(Section):

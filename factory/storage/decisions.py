@@ -341,6 +341,17 @@ def latest_rebalance(db: Database) -> RebalanceInfo | None:
     return None if row is None else _rebalance_info(db, row)
 
 
+def previous_rebalance(db: Database, bar_ts: datetime) -> RebalanceInfo | None:
+    """The latest rebalance of a bar before ``bar_ts`` (what the book holds going in)."""
+    with db.session() as s:
+        row = s.scalars(
+            select(Rebalance)
+            .where(Rebalance.bar_ts < bar_ts)
+            .order_by(Rebalance.bar_ts.desc(), Rebalance.id.desc())
+        ).first()
+    return None if row is None else _rebalance_info(db, row)
+
+
 # -- job runs ----------------------------------------------------------------------------
 def run_status(db: Database, job: str, time_key: str) -> str | None:
     t = Run.__table__

@@ -283,6 +283,32 @@ class RebalanceWeight(Base):
     weight: Mapped[float] = mapped_column(Double)
 
 
+class BookReturn(Base):
+    """The live book's realised return per bar (the factory's own P&L), booked by the
+    same ledger as every config: what the published rebalances earned after costs."""
+
+    __tablename__ = "book_returns"
+    bar_ts: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    rebalance_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gross: Mapped[float] = mapped_column(Double)
+    turnover: Mapped[float] = mapped_column(Double)
+    cost: Mapped[float] = mapped_column(Double)
+    net: Mapped[float] = mapped_column(Double)
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class BookState(Base):
+    """The live book's ledger state after its last booked bar, and the state before that
+    bar (so a forced re-run of the same rebalance re-books it instead of booking twice)."""
+
+    __tablename__ = "book_state"
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last_bar: Mapped[datetime] = mapped_column(DateTime)
+    state: Mapped[str] = mapped_column(Text)
+    before_bar: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    before_state: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class Run(Base):
     """One execution of a job for a time key; (job, time_key) is unique so jobs are
     idempotent and a restart resumes where it stopped."""

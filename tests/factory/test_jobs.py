@@ -143,3 +143,42 @@ def test_snapshot_retention_keeps_cycles_and_the_newest(evaluated: App) -> None:
     assert decisions.latest_snapshot(a.db) == newest
     cycle = decisions.latest_cycle(a.db)
     assert cycle is not None and not decisions.cycle_decisions(a.db, cycle.id).empty
+
+
+def test_rebalance_applies_the_risk_rules_books_the_result_and_keeps_the_last_good_one(
+    evaluated: App, workdir: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from factory.portfolio import live
+    from factory.storage.live_book import load_book_returns
+
+    promote_job(evaluated)
+    risky = make_test_app(
+        workdir,
+        db_url,
+        **{
+            "plan.architectures": ["lightgbm", "arima"],
+            "plan.lookbacks": [8, 16],
+            "evaluation.execution": "close",
+            "portfolio.ensemble": "inverse_vol",
+            "portfolio.vol_target": 0.001,
+        },
+    )
+    reb = rebalance_job(risky)
+    assert "to the 0.1% vol target" in reb.rebalance.note
+    assert reb.portfolio is not None and reb.portfolio.bindings[-1].rule == "vol_target"
+    assert reb.portfolio.member_weights is not None
+    assert reb.portfolio.member_weights.sum() == pytest.approx(1.0)
+    booked = load_book_returns(risky.db)
+    assert booked["rebalance_id"].tolist() == [reb.rebalance.id]
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("covariance estimator failed")
+
+    monkeypatch.setattr(live, "shrunk_covariance", broken)
+    with pytest.raises(RuntimeError, match="covariance"):
+        rebalance_job(risky, force=True)
+    still = decisions.latest_rebalance(risky.db)
+    assert still is not None and still.id == reb.rebalance.id
+    assert still.weights == reb.rebalance.weights
+    assert load_book_returns(risky.db).equals(booked)
+    risky.close()

@@ -1,4 +1,9 @@
-"""From the active configs' latest signals to the day's target weights (pure functions).
+"""The equal-weight ensemble with the time-series book, for one bar or many at once.
+
+The historical simulation's fast path (``weights_array`` does thousands of bars in a few
+vectorised steps); the daily rebalance uses :func:`factory.portfolio.build_portfolio`,
+which for ``ensemble = "equal"``, the ``timeseries`` book and no vol target or turnover
+limit gives the same weights.
 
 1. ensemble: per asset, the equal-weight mean of the active configs' signals (a config
    without a view on an asset does not vote on it);
@@ -10,24 +15,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-
-@dataclass(frozen=True)
-class TargetPortfolio:
-    weights: pd.Series  # asset -> weight
-    ensemble: pd.Series  # asset -> mean signal of the active configs
-    n_configs: int
-    gross: float
-    note: str = ""
-
-
-def ensemble_signals(signals: pd.DataFrame) -> pd.Series:
-    """``signals``: configs x assets (NaN = no view). Mean over configs per asset."""
-    return signals.mean(axis=0, skipna=True).dropna()
+from factory.portfolio.construct import TargetPortfolio
+from factory.portfolio.ensemble import ensemble_signals
 
 
 def target_weights(
