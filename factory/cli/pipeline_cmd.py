@@ -388,11 +388,13 @@ def leaderboard(
     """The latest rating snapshot: rank, metrics, deflated Sharpe, eligibility, status."""
     from factory.cli import inspect_app
     from factory.leaderboard import COLUMNS, leaderboard, population_caption, short_params
+    from factory.portfolio.live import book_summary
 
     a = inspect_app(ctx)
     lb = leaderboard(a.db)
     if lb is None:
         raise LookupError("no rating snapshot yet: run `factory rate`")
+    book = book_summary(a)
     table = lb.table.head(top).reset_index()
     cols = [c for c in COLUMNS if c in table.columns]
     if format == "json":
@@ -403,6 +405,7 @@ def leaderboard(
                 "snapshot": plain(lb.snapshot.__dict__),
                 "active": list(lb.active),
                 "rows": records(table[ordered]),
+                "live_book": None if book is None else plain(book.__dict__),
             }
         )
         return
@@ -436,6 +439,14 @@ def leaderboard(
         title=f"leaderboard (top {min(top, len(lb.table))} of {len(lb.table)})",
         caption=caption,
     )
+    if book is not None:
+        console.print(
+            f"live book (what the published rebalances earned, after costs): {book.bars} bars "
+            f"{book.first:%Y-%m-%d} to {book.last:%Y-%m-%d}, total {book.total_return:+.2%}, "
+            f"annualised {book.annual_return:+.2%}, Sharpe {fmt(book.sharpe, '+.2f')}, "
+            f"max drawdown {book.max_drawdown:.2%}, turnover {book.mean_turnover:.2f}/bar, "
+            f"costs {book.total_cost:.2%}"
+        )
 
 
 def prune(

@@ -15,11 +15,15 @@ limit gives the same weights.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
-from factory.portfolio.construct import TargetPortfolio
+from factory.book.sizing import BookSpec
+from factory.portfolio.construct import TargetPortfolio, build_portfolio
 from factory.portfolio.ensemble import ensemble_signals
+from factory.portfolio.risk import RiskLimits, shrunk_covariance
 
 
 def target_weights(
@@ -88,3 +92,59 @@ def weights_array(
         scale = np.where(gross > gross_limit, gross_limit / np.where(gross > 0, gross, 1.0), 1.0)
         out[lo : lo + chunk] = w * scale
     return out
+
+
+def weights_by_bar(
+    signals: np.ndarray,
+    members: np.ndarray,
+    *,
+    assets: Sequence[str],
+    close: np.ndarray,
+    book: BookSpec,
+    limits: RiskLimits,
+    cov_window: int = 252,
+) -> tuple[np.ndarray, list[str]]:
+    """The daily rebalance's rule (:func:`factory.portfolio.build_portfolio`: equal
+    member weights, the configured book, every risk limit with the previous bar's
+    weights) bar by bar, for books and limits the vectorised path does not cover.
+
+    ``signals``/``members`` as in :func:`weights_array`; ``close``: ``B x N`` prices of the
+    same bars preceded by up to ``cov_window`` earlier bars (``close.shape[0] - B`` of
+    them), for the covariance of the vol target. Returns ``B x N`` weights and each bar's
+    note (what bound).
+    """
+    n_bars, _, n_assets = signals.shape
+    lead = close.shape[0] - n_bars
+    if lead < 0:
+        raise ValueError("close must cover at least the simulated bars")
+    names = list(assets)
+    returns = pd.DataFrame(close, columns=names).pct_change(fill_method=None)
+    out = np.zeros((n_bars, n_assets), dtype=np.float64)
+    notes: list[str] = []
+    previous: pd.Series | None = None
+    for b in range(n_bars):
+        voters = np.flatnonzero(members[b])
+        wide = pd.DataFrame(signals[b, voters], columns=names, index=[str(k) for k in voters])
+        wide = wide.dropna(how="all")
+        row = lead + b
+        universe = [a for a, c in zip(names, close[row], strict=True) if np.isfinite(c)]
+        covariance = None
+        if limits.vol_target is not None:
+            covariance = shrunk_covariance(
+                returns.iloc[max(1, row + 1 - cov_window) : row + 1],
+                window=cov_window,
+                min_obs=min(60, cov_window),
+            )
+        built = build_portfolio(
+            wide,
+            book=book,
+            limits=limits,
+            universe=universe,
+            previous=previous,
+            covariance=covariance,
+        )
+        weights = built.weights.reindex(names).fillna(0.0)
+        out[b] = weights.to_numpy()
+        previous = built.weights
+        notes.append(built.note)
+    return out, notes

@@ -41,7 +41,8 @@ from threadpoolctl import threadpool_limits
 from factory.book.ledger import Execution, LedgerState, step
 from factory.book.sizing import BookSpec
 from factory.book.sizing import target_weights as book_weights
-from factory.portfolio import weights_array
+from factory.portfolio import RiskLimits, weights_array
+from factory.portfolio.vectorised import weights_by_bar
 from rating.engine import Ratings, rate
 from rating.metrics import rolling_sharpe, sharpe_ratio
 from rating.policy import RatingPolicy
@@ -104,6 +105,9 @@ class ReplayOptions:
     policy: RatingPolicy = field(default_factory=RatingPolicy)
     gross_limit: float = 1.0
     max_weight: float = 1.0
+    book: BookSpec = field(default_factory=BookSpec)
+    limits: RiskLimits | None = None  # None: only max_weight and gross_limit
+    cov_window: int = 252
     execution: Execution = "next_close"
     max_gap: int = 21
     naive_window: int = 30
@@ -287,10 +291,31 @@ def run_replay(
             members[b] = current
     rating_seconds = time.perf_counter() - started
 
+    limits = options.limits or RiskLimits(
+        max_weight=options.max_weight, gross_limit=options.gross_limit
+    )
+    vectorised = options.book.kind == "timeseries" and limits == RiskLimits(
+        max_weight=limits.max_weight,
+        gross_limit=limits.gross_limit,
+        periods_per_year=limits.periods_per_year,
+    )
+
     def weights(m: np.ndarray) -> np.ndarray:
-        return weights_array(
-            pool.signals, m, gross_limit=options.gross_limit, max_weight=options.max_weight
+        if vectorised:
+            return weights_array(
+                pool.signals, m, gross_limit=limits.gross_limit, max_weight=limits.max_weight
+            )
+        first = max(0, int(rows[0]) - options.cov_window)
+        out, _ = weights_by_bar(
+            pool.signals,
+            m,
+            assets=market.assets,
+            close=market.close[first : int(rows[-1]) + 1],
+            book=options.book,
+            limits=limits,
+            cov_window=options.cov_window,
         )
+        return out
 
     factory = _book("factory", market, rows, weights(members), members, options)
 

@@ -67,6 +67,45 @@ def test_weights_array_is_target_weights_bar_by_bar() -> None:
     assert not got[3].any()
 
 
+def test_bar_by_bar_path_is_the_rebalance_rule_and_agrees_with_the_fast_path() -> None:
+    from factory.book.sizing import BookSpec
+    from factory.portfolio import RiskLimits, build_portfolio, shrunk_covariance
+    from factory.portfolio.vectorised import weights_by_bar
+
+    rng = np.random.default_rng(1)
+    signals = rng.uniform(-1.5, 1.5, (30, 5, 4))
+    signals[rng.random(signals.shape) < 0.3] = np.nan
+    members = rng.random((30, 5)) < 0.5
+    close = 100 * np.cumprod(1 + rng.normal(0, 0.01, (130, 4)), axis=0)
+    assets = ["A", "B", "C", "D"]
+    plain = RiskLimits(max_weight=0.3, gross_limit=0.8)
+    fast = weights_array(signals, members, gross_limit=0.8, max_weight=0.3)
+    slow, _ = weights_by_bar(
+        signals, members, assets=assets, close=close, book=BookSpec(), limits=plain
+    )
+    np.testing.assert_allclose(slow, fast, atol=1e-12)
+    # Another book with every limit: each bar is build_portfolio with the previous weights.
+    book = BookSpec("long_only", tilt=2.0)
+    limits = RiskLimits(max_weight=0.4, vol_target=0.05, max_turnover=0.3)
+    got, notes = weights_by_bar(
+        signals, members, assets=assets, close=close, book=book, limits=limits, cov_window=100
+    )
+    returns = pd.DataFrame(close, columns=assets).pct_change()
+    previous = None
+    for b in range(30):
+        wide = pd.DataFrame(signals[b][members[b]], columns=assets).dropna(how="all")
+        cov = shrunk_covariance(returns.iloc[max(1, 101 + b - 100) : 101 + b], window=100)
+        want = build_portfolio(
+            wide, book=book, limits=limits, universe=assets, previous=previous, covariance=cov
+        )
+        np.testing.assert_allclose(
+            got[b], want.weights.reindex(assets).fillna(0.0).to_numpy(), atol=1e-12
+        )
+        assert notes[b] == want.note
+        previous = want.weights
+    assert any("vol target" in n for n in notes) and any("turnover" in n for n in notes)
+
+
 def test_regimes_use_only_earlier_bars() -> None:
     rng = np.random.default_rng(1)
     universe = pd.Series(rng.normal(0, 0.01, 300), index=pd.bdate_range("2020-01-01", periods=300))
