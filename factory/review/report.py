@@ -369,6 +369,20 @@ def _rebalance_section(app: App) -> dict[str, Any] | None:
     return {"info": info, "weights": [(a, weights[a]) for a in assets], "chart": chart}
 
 
+def _live_book_section(app: App) -> dict[str, Any] | None:
+    """The live book's own after-cost record (what the published rebalances earned)."""
+    from factory.portfolio.live import book_summary
+    from factory.storage.live_book import load_book_returns
+
+    summary = book_summary(app)
+    if summary is None:
+        return None
+    frame = load_book_returns(app.db).set_index("bar_ts")
+    wealth = (1.0 + frame["net"]).cumprod().rename("live book, after costs")
+    chart = _lines(wealth.to_frame(), "the live book: growth of 1 after costs", "wealth", ".3f")
+    return {"summary": summary, "chart": chart}
+
+
 def _health_rows(board: Mapping[str, Any]) -> list[dict[str, str]]:
     if not board.get("available"):
         return []
@@ -449,6 +463,7 @@ def render_report(app: App, *, generated_at: datetime | None = None) -> str:
         simulation=_simulation_section(app),
         correlation=_correlation_chart(app, active),
         rebalance=_rebalance_section(app),
+        live_book=_live_book_section(app),
         active=active,
         promotions=_promotions_section(app),
         health=_health_rows(board),

@@ -67,6 +67,13 @@ def test_the_report_is_self_contained_escaped_and_from_the_database(
         assert f'id="card-{cid}"' in body
     assert re.search(r"<code>[0-9a-f]{64}</code>", body)
     assert "Promotion timeline" in body and "promoted" in body
+    # The live book's record: the fixture rebalanced, so the book has its first bar.
+    from factory.storage.live_book import load_book_returns
+
+    booked = load_book_returns(reviewed.db)
+    assert len(booked) >= 1
+    record = body[body.index('id="live-book"') :]
+    assert f"{len(booked)} bars from {booked['bar_ts'].iloc[0]:%Y-%m-%d}" in record
 
 
 def test_report_command_writes_to_the_output_dir(reviewed: App, tmp_path: Path) -> None:
