@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,9 +12,11 @@ from factory.app import App
 from factory.clock import FakeClock
 from factory.data.importer import import_frame
 from factory.data.synth import synth_universe
+from factory.monitor.job import monitor_key
 from factory.storage import decisions
+from factory.storage.bars import load_market_data
 from scheduler.backends import SerialBackend
-from scheduler.daemon import JOBS, due_jobs, run_forever, tick
+from scheduler.daemon import JOBS, due_jobs, monitor_keys, run_forever, tick
 from tests.factory.helpers import make_test_app
 
 
@@ -37,9 +39,34 @@ def ran(results: list) -> dict[str, str]:  # type: ignore[type-arg]
 
 
 def test_due_jobs_policy() -> None:
-    keys = {"evaluate": "e1", "rate": "r1", "promote": None, "rebalance": "b1", "prune": "p1"}
-    done = {("rate", "r1"), ("prune", "p1")}
-    assert due_jobs(keys, lambda j, k: (j, k) in done) == [("evaluate", "e1"), ("rebalance", "b1")]
+    keys: dict[str, str | list[str] | None] = {
+        "evaluate": "e1",
+        "monitor": ["m1", "m2", "m3"],
+        "rate": "r1",
+        "promote": None,
+        "rebalance": "b1",
+        "prune": "p1",
+    }
+    done = {("rate", "r1"), ("prune", "p1"), ("monitor", "m2")}
+    assert due_jobs(keys, lambda j, k: (j, k) in done) == [
+        ("evaluate", "e1"),
+        ("monitor", "m1"),
+        ("monitor", "m3"),
+        ("rebalance", "b1"),
+    ]
+
+
+def test_monitor_catch_up_keys_are_every_missed_bar_once_in_order() -> None:
+    bars = [datetime(2026, 1, d) for d in range(1, 11)]
+    # Never ran: only the last bar (no backfill of history).
+    assert monitor_keys(bars, None, 5) == [(monitor_key(bars[-1]), bars[-1])]
+    # Down since day 6: days 7..10, oldest first.
+    got = monitor_keys(bars, monitor_key(bars[5]), 48)
+    assert [b for _, b in got] == bars[6:]
+    assert [k for k, _ in got] == sorted(k for k, _ in got)
+    # Longer than catch_up_bars: the newest ones only, still in order.
+    assert [b for _, b in monitor_keys(bars, monitor_key(bars[0]), 3)] == bars[7:]
+    assert monitor_keys(bars, monitor_key(bars[-1]), 3) == []
 
 
 def test_each_job_runs_once_per_time_key(loop_app: App) -> None:
@@ -60,10 +87,16 @@ def test_each_job_runs_once_per_time_key(loop_app: App) -> None:
         source="s",
         at=a.now(),
     )
-    assert ran(tick(a, be)) == {"evaluate": "done", "rebalance": "done"}
+    results = tick(a, be)
+    assert ran(results) == {"evaluate": "done", "monitor": "done", "rebalance": "done"}
+    # The monitor catches up: once for each of the 3 new bars, oldest first.
+    new_bars = sorted(load_market_data(a.db).timestamps)[-3:]
+    assert [r.time_key for r in results if r.job == "monitor"] == [monitor_key(b) for b in new_bars]
     clock.advance(timedelta(days=1))
     assert set(ran(tick(a, be))) == {"rate", "promote", "prune"}
     assert decisions.latest_cycle(a.db) is not None
+    monitor_runs = [r for r in decisions.recent_runs(a.db, limit=100) if r.job == "monitor"]
+    assert len(monitor_runs) == 4 and {r.status for r in monitor_runs} == {"done"}
 
 
 def test_a_crash_mid_job_resumes_and_a_failure_is_retried(
