@@ -143,7 +143,7 @@ def test_a_quarantined_file_alerts_the_webhook(workdir: Path, db_url: str, hook:
         results = tick(a, SerialBackend())
     finally:
         a.close()
-    assert [r.job for r in results][0] == "ingest"
+    assert results[0].job == "ingest"
     assert [(m["kind"], m["subject"]) for m in hook.received] == [("quarantined", "bad.csv")]
     assert "high" in hook.received[0]["message"]
 
