@@ -211,3 +211,23 @@ def test_a_fresh_config_within_max_lag_is_eligible(live: App) -> None:
     live.settings = live.settings.with_overrides(**{"rating.max_lag_bars": 10})
     table_ = compute_ratings(live, RatingInputs(planned=ids)).table
     assert table_.loc[LAGGING.config_id, "stale"] == ""
+
+
+def test_factory_health_json_lists_each_config_verdict(live: App, workdir: Path) -> None:
+    from tests.test_cli import run, run_json
+
+    monitor_job(live)
+    out = run_json(workdir, "health", db_url=live.settings.db_url)
+    assert out["status"] == "ok" and out["live_set_size"] == 1
+    configs = out["configs"]
+    assert [(c["config_id"], c["state"], c["live"]) for c in configs] == [
+        (BROKEN.config_id, "red", False),  # red first; demoted out of cycle
+        (STEADY.config_id, "green", True),
+    ]
+    keys = {"config_id", "state", "live", "since", "checked_at", "as_of", "reasons", "metrics"}
+    assert all(set(c) == keys for c in configs)
+    assert configs[0]["reasons"] and configs[1]["reasons"] == []
+    assert configs[0]["as_of"].endswith("Z")
+    assert isinstance(configs[0]["metrics"]["rmse_recent"], float)
+    text = run(workdir, "health", db_url=live.settings.db_url).stdout
+    assert "config health" in text and BROKEN.config_id in text and "red" in text
