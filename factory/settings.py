@@ -327,6 +327,10 @@ class MonitorSettings(Section):
     recent_bars: int = Field(
         120, ge=2, description="recent window: at most this many bars since promotion"
     )
+    data_drift: bool = Field(
+        True,
+        description="KS test of each feature, recent window vs baseline window (from the feature cache)",
+    )
     catch_up_bars: int = Field(
         48,
         ge=1,

@@ -12,10 +12,13 @@ is judged by :func:`rating.health.assess`:
   ``[evaluation] horizon`` bars, computed from closes up to ``as_of`` only (a label not
   yet known at ``as_of`` is not used: point in time).
 
-Data drift (the KS test of each input feature) is not run by this job: it needs each
-config's feature matrix of its training window and recent window, which the evaluation
-does not store; ``assess`` lists the check as skipped. Prediction quality, fairness and
-concept drift run on the stored signals.
+Data drift: the KS test of each input feature of the config's feature set, recent window
+vs the baseline window — the samples (bar, asset) of the same bars as the two prediction
+windows. The reference is thus the feature distribution the config was *validated* on
+(the out-of-sample stretch before its promotion), not the exact rows of its last fit,
+which the evaluation does not store. The frames come from the feature cache the
+evaluation filled for this data version (``[monitor] data_drift = false`` turns the
+check off; ``assess`` then lists it as skipped).
 
 Effects, all in one transaction per run: the verdicts in ``health_status``; on every
 change of state a ``health_change`` event with the reasons, and on a change to yellow or
@@ -27,6 +30,7 @@ and the rating's health gate keeps them out of the next promotion cycles while r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +40,7 @@ import pandas as pd
 
 from factory.app import App
 from factory.data.market import MarketData
+from factory.evaluation.inputs import compute_features
 from factory.monitor.alerts import Alert
 from factory.monitor.demotion import health_demotion
 from factory.storage import decisions
@@ -43,10 +48,13 @@ from factory.storage.bars import load_market_data
 from factory.storage.events import EventRecord
 from factory.storage.health import HealthRow, load_health, promotion_bars, save_health
 from factory.storage.results import load_configs, load_signals
+from features.frame import FeatureFrame
+from features.registry import get_feature_set
 from features.windows import forward_returns
 from rating.health import HealthPolicy, HealthReport, Predictions, assess
 
 _SEVERITY = {"green": "info", "yellow": "warning", "red": "error"}
+log = logging.getLogger(__name__)
 
 
 def monitor_key(bar: datetime | pd.Timestamp) -> str:
@@ -110,6 +118,14 @@ def realised_labels(data: MarketData, as_of: datetime, horizon: int) -> pd.DataF
     return pd.DataFrame(values, index=close.index, columns=close.columns)
 
 
+def feature_rows(frame: FeatureFrame, bars: pd.DatetimeIndex) -> pd.DataFrame:
+    """The (bar, asset) samples of ``frame`` at ``bars`` as rows, one column per feature."""
+    at = frame.timestamps.get_indexer(bars)
+    at = at[at >= 0]
+    values = np.asarray(frame.values[at], dtype=np.float64).reshape(-1, len(frame.names))
+    return pd.DataFrame(values, columns=list(frame.names))
+
+
 def judge(
     signals: pd.DataFrame,
     realised: pd.DataFrame,
@@ -119,15 +135,23 @@ def judge(
     baseline_bars: int,
     recent_bars: int,
     policy: HealthPolicy,
+    features: FeatureFrame | None = None,
 ) -> HealthReport:
-    """``assess`` one config's signals (bars x assets) against the realised labels."""
+    """``assess`` one config's signals (bars x assets) against the realised labels, and
+    (with ``features``) the feature drift between the same two windows."""
     baseline, recent = split_windows(signals, promoted_bar, as_of, baseline_bars, recent_bars)
 
     def predictions(frame: pd.DataFrame) -> Predictions:
         labels = realised.reindex(index=frame.index, columns=frame.columns)
         return Predictions.from_wide(frame, labels)
 
-    return assess(predictions(baseline), predictions(recent), policy=policy)
+    drift: dict[str, pd.DataFrame] = {}
+    if features is not None:
+        drift = {
+            "training_features": feature_rows(features, pd.DatetimeIndex(baseline.index)),
+            "recent_features": feature_rows(features, pd.DatetimeIndex(recent.index)),
+        }
+    return assess(predictions(baseline), predictions(recent), policy=policy, **drift)
 
 
 def monitored_configs(active: Sequence[str], stored: dict[str, HealthRow]) -> list[str]:
@@ -155,7 +179,8 @@ def monitor_job(
     cycle = decisions.latest_cycle(db)
     active = list(cycle.active) if cycle else []
     stored = load_health(db)
-    known = set(load_configs(db).index)
+    configs = load_configs(db)
+    known = set(configs.index)
     ids = [cid for cid in monitored_configs(active, stored) if cid in known]
     if not ids:
         return MonitorOutcome(key, note="nothing to monitor: the live set is empty")
@@ -169,6 +194,20 @@ def monitor_job(
     verdicts: list[Verdict] = []
     alerts: list[Alert] = []
     red: dict[str, tuple[str, ...]] = {}
+    frames: dict[str, FeatureFrame | None] = {}
+
+    def features_of(cid: str) -> FeatureFrame | None:
+        if not m.data_drift:
+            return None
+        name = str(configs.loc[cid, "feature_set"])
+        if name not in frames:
+            try:
+                frames[name] = compute_features(data, get_feature_set(name), settings.cache_dir)
+            except (KeyError, ValueError) as exc:  # unknown set, or missing columns
+                log.warning("monitor: no features of %s for data drift (%s)", name, exc)
+                frames[name] = None
+        return frames[name]
+
     for cid in ids:
         if cid not in promoted:
             continue  # never promoted: no validation baseline
@@ -180,6 +219,7 @@ def monitor_job(
             baseline_bars=m.baseline_bars,
             recent_bars=m.recent_bars,
             policy=policy,
+            features=features_of(cid),
         )
         before = stored.get(cid)
         previous = before.state if before is not None else "green"

@@ -22,7 +22,7 @@ from factory.app import App
 from factory.data.importer import import_frame
 from factory.data.synth import synth_universe
 from factory.jobs import RatingInputs, compute_ratings, promote_job
-from factory.monitor.job import monitor_job, realised_labels
+from factory.monitor.job import judge, monitor_job, realised_labels
 from factory.plan import ModelConfig
 from factory.storage import decisions
 from factory.storage.bars import load_market_data
@@ -30,6 +30,8 @@ from factory.storage.database import table
 from factory.storage.events import load_events
 from factory.storage.health import load_health
 from factory.storage.results import upsert_configs
+from features.frame import FeatureFrame
+from rating.health import HealthPolicy
 from rating.promotion import Decision, PromotionCycle
 from tests.factory.helpers import make_test_app
 
@@ -127,6 +129,8 @@ def test_a_config_that_breaks_after_promotion_turns_red_and_is_demoted_out_of_cy
     # Stored verdicts, with the reasons of the red one.
     stored = load_health(live.db)
     assert stored[STEADY.config_id].state == "green" and stored[STEADY.config_id].reasons == ()
+    # Data drift ran on the ohlcv features of the same two windows (stationary here).
+    assert stored[STEADY.config_id].metrics["drift_share"] == 0.0
     red = stored[BROKEN.config_id]
     assert red.state == "red" and any("accuracy_drop" in r for r in red.reasons)
     assert (
@@ -231,3 +235,21 @@ def test_factory_health_json_lists_each_config_verdict(live: App, workdir: Path)
     assert isinstance(configs[0]["metrics"]["rmse_recent"], float)
     text = run(workdir, "health", db_url=live.settings.db_url).stdout
     assert "config health" in text and BROKEN.config_id in text and "red" in text
+
+
+def test_judge_flags_features_that_drifted_between_the_windows() -> None:
+    bars = pd.bdate_range("2020-01-01", periods=300)
+    rng = np.random.default_rng(5)
+    label = pd.DataFrame(rng.normal(0, 0.01, (300, 3)), index=bars, columns=["A", "B", "C"])
+    signal = np.tanh(label / 0.01 + rng.normal(0, 0.5, label.shape))
+    values = rng.normal(0, 1, (300, 3, 4))
+    values[200:, :, :3] += 1.5  # three of four features shift after bar 200
+    frame = FeatureFrame(values, bars, ("A", "B", "C"), ("f0", "f1", "f2", "f3"))
+    kwargs = {"baseline_bars": 200, "recent_bars": 100, "policy": HealthPolicy()}
+    report = judge(signal, label, bars[199], bars[-1], features=frame, **kwargs)  # type: ignore[arg-type]
+    assert report.state == "red"  # drift_share 0.75 > 0.5
+    assert [c.metric for c in report.checks if c.state != "green"] == ["drift_share"]
+    assert {d.feature for d in report.drift if d.drifted} == {"f0", "f1", "f2"}
+    # The same features before the shift: no drift.
+    calm = judge(signal, label, bars[99], bars[199], features=frame, **kwargs)  # type: ignore[arg-type]
+    assert calm.metrics["drift_share"] == 0.0
