@@ -47,7 +47,7 @@ from factory.storage import decisions
 from factory.storage.bars import load_market_data
 from factory.storage.events import EventRecord
 from factory.storage.health import HealthRow, load_health, promotion_bars, save_health
-from factory.storage.results import load_configs, load_signals
+from factory.storage.results import load_configs, signals_between
 from features.frame import FeatureFrame
 from features.registry import get_feature_set
 from features.windows import forward_returns
@@ -108,6 +108,24 @@ def split_windows(
     baseline = signals.loc[signals.index <= cut].iloc[-baseline_bars:]
     recent = signals.loc[signals.index > cut].iloc[-recent_bars:]
     return baseline, recent
+
+
+def window_signals(
+    app: App,
+    cid: str,
+    promoted_bar: datetime,
+    as_of: datetime,
+    bars: pd.DatetimeIndex,
+    lookback: int,
+) -> pd.DataFrame:
+    """Bars x assets signals of ``cid`` from ``lookback`` bars before ``promoted_bar`` up to
+    ``as_of`` (only what the two windows can use is read)."""
+    first = max(int(bars.searchsorted(pd.Timestamp(promoted_bar), side="right")) - lookback, 0)
+    start = bars[first].to_pydatetime() if len(bars) else None
+    long = signals_between(app.db, start, pd.Timestamp(as_of).to_pydatetime(), [cid])
+    if long.empty:
+        return pd.DataFrame(dtype=float)
+    return long.pivot(index="ts", columns="asset", values="signal").sort_index()
 
 
 def realised_labels(data: MarketData, as_of: datetime, horizon: int) -> pd.DataFrame:
@@ -212,7 +230,7 @@ def monitor_job(
         if cid not in promoted:
             continue  # never promoted: no validation baseline
         report = judge(
-            load_signals(db, cid),
+            window_signals(app, cid, promoted[cid], bar, data.timestamps, m.baseline_bars),
             realised,
             promoted[cid],
             bar,
