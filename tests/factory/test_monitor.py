@@ -220,7 +220,12 @@ def test_a_fresh_config_within_max_lag_is_eligible(live: App) -> None:
 def test_factory_health_json_lists_each_config_verdict(live: App, workdir: Path) -> None:
     from tests.test_cli import run, run_json
 
-    monitor_job(live)
+    judged = run_json(workdir, "monitor", db_url=live.settings.db_url)
+    assert {v["config_id"]: v["state"] for v in judged["verdicts"]} == {
+        STEADY.config_id: "green",
+        BROKEN.config_id: "red",
+    }
+    assert judged["demotion_cycle"] == f"{judged['time_key']}/health"
     out = run_json(workdir, "health", db_url=live.settings.db_url)
     assert out["status"] == "ok" and out["live_set_size"] == 1
     configs = out["configs"]
