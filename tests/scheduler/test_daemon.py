@@ -155,3 +155,51 @@ def test_data_is_reloaded_only_after_an_import(
     more = synth_universe(4, 502, seed=6, signal="planted").bars
     import_frame(loop_app.db, more, kind="bars", source="s", at=loop_app.now())
     assert len(cache.get(loop_app).timestamps) == 502 and len(loads) == 2
+
+
+def test_monitor_catch_up_stops_at_a_failure_and_resumes_in_order(
+    workdir: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scheduler.daemon as daemon
+
+    a = make_test_app(workdir, db_url, **{"plan.architectures": ["arima"]})
+    clock = a.clock
+    assert isinstance(clock, FakeClock)
+
+    def no_sweep(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no evaluation in this test")
+
+    monkeypatch.setattr(daemon, "run_sweep", no_sweep)
+    try:
+        bars = synth_universe(2, 200, seed=1).bars
+        days = sorted(bars["timestamp"].unique())
+        import_frame(
+            a.db, bars[bars["timestamp"] <= days[195]], kind="bars", source="s", at=a.now()
+        )
+        first = [r for r in tick(a, SerialBackend()) if r.job == "monitor"]
+        assert [r.time_key for r in first] == [monitor_key(days[195])]  # no backfill
+        # Down for four days: four new bars; the monitor fails on the second one.
+        clock.advance(timedelta(days=4))
+        import_frame(a.db, bars, kind="bars", source="s", at=a.now())
+        real = daemon.monitor_job
+
+        def flaky(app: App, **kwargs: object) -> object:
+            if kwargs["time_key"] == monitor_key(days[197]):
+                raise RuntimeError("flaky")
+            return real(app, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(daemon, "monitor_job", flaky)
+        second = [(r.time_key, r.status) for r in tick(a, SerialBackend()) if r.job == "monitor"]
+        assert second == [(monitor_key(days[196]), "done"), (monitor_key(days[197]), "failed")]
+        monkeypatch.setattr(daemon, "monitor_job", real)
+        third = [(r.time_key, r.status) for r in tick(a, SerialBackend()) if r.job == "monitor"]
+        assert third == [(monitor_key(d), "done") for d in days[197:]]
+        assert [r for r in tick(a, SerialBackend()) if r.job == "monitor"] == []
+        done = [
+            r.time_key
+            for r in decisions.recent_runs(a.db, limit=100)
+            if r.job == "monitor" and r.status == "done"
+        ]
+        assert sorted(done) == [monitor_key(d) for d in days[195:]]  # each bar exactly once
+    finally:
+        a.close()
