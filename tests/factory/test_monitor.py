@@ -156,6 +156,23 @@ def test_a_config_that_breaks_after_promotion_turns_red_and_is_demoted_out_of_cy
     assert [a.kind for a in out.alerts] == ["health_red"]
 
 
+def test_demoting_the_whole_live_set_alerts_that_it_is_empty(live: App) -> None:
+    live.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
+    bars = load_market_data(live.db).timestamps
+    only_broken = PromotionCycle(
+        at=live.now(),
+        decisions=(Decision(BROKEN.config_id, "kept", 1, 1.0, "kept"),),
+        skipped=(),
+        active=(BROKEN.config_id,),
+        note="only the broken one",
+    )
+    decisions.save_cycle(live.db, only_broken, time_key="only-broken", snapshot_id=None)
+    out = monitor_job(live, as_of=bars[-1].to_pydatetime())
+    assert [a.kind for a in out.alerts] == ["health_red", "empty_live_set"]
+    cycle = decisions.latest_cycle(live.db)
+    assert cycle is not None and cycle.active == () and "live set is empty" in cycle.note
+
+
 def test_no_event_when_the_state_does_not_change(live: App) -> None:
     monitor_job(live)
     live.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -69,13 +70,17 @@ def test_monitor_catch_up_keys_are_every_missed_bar_once_in_order() -> None:
     assert monitor_keys(bars, monitor_key(bars[-1]), 3) == []
 
 
-def test_each_job_runs_once_per_time_key(loop_app: App) -> None:
+def test_each_job_runs_once_per_time_key(loop_app: App, caplog: pytest.LogCaptureFixture) -> None:
     a = loop_app
     clock = a.clock
     assert isinstance(clock, FakeClock)
     be = SerialBackend()
     # ingest is due only when a feed has something waiting (none is configured here)
-    assert ran(tick(a, be)) == dict.fromkeys(set(JOBS) - {"ingest"}, "done")
+    with caplog.at_level(logging.WARNING, logger="factory.alerts"):
+        assert ran(tick(a, be)) == dict.fromkeys(set(JOBS) - {"ingest"}, "done")
+    # Nothing is eligible on 500 bars yet: the first cycle's empty live set is an alert.
+    assert decisions.latest_cycle(a.db).active == ()  # type: ignore[union-attr]
+    assert "ALERT empty_live_set" in caplog.text
     assert tick(a, be) == []  # nothing due at the same time
     clock.advance(timedelta(minutes=5))
     assert ran(tick(a, be)) == {"rate": "done"}
