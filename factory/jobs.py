@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -24,11 +24,13 @@ from factory.artifacts import ArtifactPathError
 from factory.artifacts_verify import record_problems, verify_artifacts
 from factory.book.benchmark import universe_returns
 from factory.data.market import MarketData
+from factory.monitor.freshness import last_returns, stale_configs
 from factory.portfolio import TargetPortfolio
 from factory.portfolio.live import book_rebalance, ensure_booked, plan_rebalance
 from factory.storage import decisions
 from factory.storage.bars import last_bar_ts, load_market_data
 from factory.storage.events import EventRecord, record_events
+from factory.storage.health import health_states
 from factory.storage.results import (
     artifacts_for,
     compute_costs,
@@ -79,7 +81,9 @@ class RatingContext:
     historical simulation (``factory.review``): the stored net returns (a NaN column for
     each config whose current evaluation failed), their turnover, the failed ids, compute
     costs, the trials without returns (``extra_trials``), the benchmark series (None
-    unless ``[rating] benchmark = "universe"``), the policy and the market data."""
+    unless ``[rating] benchmark = "universe"``), the policy and the market data; ``stale``:
+    why each stale config is stale (left the plan, or its returns lag the last bar by more
+    than ``[rating] max_lag_bars``; ``factory.monitor.freshness``)."""
 
     returns: pd.DataFrame
     turnover: pd.DataFrame
@@ -89,6 +93,7 @@ class RatingContext:
     benchmark: pd.Series | None
     policy: RatingPolicy
     data: MarketData
+    stale: Mapping[str, str] = field(default_factory=dict)
 
 
 def rating_context(app: App, inputs: RatingInputs | None = None) -> RatingContext:
@@ -132,6 +137,8 @@ def rating_context(app: App, inputs: RatingInputs | None = None) -> RatingContex
             execution=params.execution,
             max_gap=params.max_gap_bars,
         )
+    fresh_check = last_returns(returns.drop(columns=failed, errors="ignore"))
+    stale = stale_configs(fresh_check, data.timestamps, planned, settings.rating.max_lag_bars)
     return RatingContext(
         returns=returns,
         turnover=turnover,
@@ -141,13 +148,15 @@ def rating_context(app: App, inputs: RatingInputs | None = None) -> RatingContex
         benchmark=benchmark,
         policy=policy,
         data=data,
+        stale=stale,
     )
 
 
 def compute_ratings(app: App, inputs: RatingInputs | None = None) -> Ratings:
     """Rate every evaluated config from the stored returns (failed ones included, as
     failed), deflating by the whole population tried and, with ``[rating] benchmark =
-    "universe"``, net of the equal-weight universe."""
+    "universe"``, net of the equal-weight universe. Stale configs fail the freshness gate
+    and red ones (the monitor's stored verdicts) the health gate."""
     ctx = rating_context(app, inputs)
     cycle = decisions.latest_cycle(app.db)
     # One BLAS thread: the correlation matrices are small and multi-threaded BLAS degrades
@@ -162,6 +171,8 @@ def compute_ratings(app: App, inputs: RatingInputs | None = None) -> Ratings:
             failed=ctx.failed,
             benchmark=ctx.benchmark,
             extra_trials=ctx.extra_trials,
+            health=health_states(app.db),
+            stale=ctx.stale,
         )
 
 

@@ -250,6 +250,11 @@ class RatingSettings(Section):
     max_pool_pbo: float | None = Field(
         _POLICY.max_pool_pbo, description="block new promotions when the pool's PBO is above this"
     )
+    max_lag_bars: int = Field(
+        3,
+        ge=0,
+        description="freshness: a config whose latest return lags the last bar by more bars is not eligible (and is demoted)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> RatingSettings:
@@ -257,7 +262,7 @@ class RatingSettings(Section):
         return self
 
     def policy(self) -> RatingPolicy:
-        values = self.model_dump()
+        values = self.model_dump(exclude={"max_lag_bars"})  # freshness: factory.monitor
         values["windows"] = tuple(values["windows"])
         values["min_holding"] = timedelta(days=values.pop("min_holding_days"))
         return RatingPolicy(**values)
@@ -268,7 +273,8 @@ _HEALTH = HealthPolicy()
 
 class HealthSettings(Section):
     """Health and drift monitoring thresholds (docs/metrics.md, "Health and drift
-    monitoring"). Not yet part of ``Settings``: mirror of ``rating.HealthPolicy``."""
+    monitoring"; docs/operations.md, "Health monitoring"): mirror of
+    ``rating.HealthPolicy``, read by the monitor job (``factory.monitor``)."""
 
     min_obs: int = Field(_HEALTH.min_obs, description="predictions needed per window")
     calibrate: bool = Field(_HEALTH.calibrate, description="scale predictions on the baseline")
@@ -308,6 +314,38 @@ class HealthSettings(Section):
 
     def policy(self) -> HealthPolicy:
         return HealthPolicy(**self.model_dump())
+
+
+class MonitorSettings(Section):
+    """The monitor job's windows (docs/operations.md, "Health monitoring")."""
+
+    baseline_bars: int = Field(
+        500,
+        ge=2,
+        description="validation baseline: at most this many bars of out-of-sample record before promotion",
+    )
+    recent_bars: int = Field(
+        120, ge=2, description="recent window: at most this many bars since promotion"
+    )
+    data_drift: bool = Field(
+        True,
+        description="KS test of each feature, recent window vs baseline window (from the feature cache)",
+    )
+    catch_up_bars: int = Field(
+        48,
+        ge=1,
+        description="after downtime, the monitor runs once for each missed bar, at most this many (oldest first)",
+    )
+
+
+class AlertSettings(Section):
+    """Alerts on red health, a failed job, an empty live set, a quarantined file: always
+    logged; also POSTed as JSON to ``webhook_url`` when set (docs/operations.md)."""
+
+    webhook_url: str | None = Field(
+        None, description="POST every alert as JSON to this URL; unset = log only"
+    )
+    timeout_seconds: float = Field(5.0, gt=0, description="webhook request timeout")
 
 
 class PortfolioSettings(Section):
@@ -438,6 +476,9 @@ class Settings(BaseSettings):
     plan: PlanSettings = Field(default_factory=PlanSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     rating: RatingSettings = Field(default_factory=RatingSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     portfolio: PortfolioSettings = Field(default_factory=PortfolioSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)

@@ -63,6 +63,7 @@ def table_columns(policy: RatingPolicy) -> tuple[str, ...]:
         "psr",
         "dsr",
         "health",
+        "stale",
         "failed",
         "score",
         "eligible",
@@ -76,7 +77,8 @@ class Ratings:
     """One rating snapshot.
 
     ``table``: indexed by ``config_id``; columns ``table_columns(policy)``: metrics (float;
-    NaN = not computable), ``n_obs`` (int), ``health`` (str, "" if unknown), ``failed``
+    NaN = not computable), ``n_obs`` (int), ``health`` (str, "" if unknown), ``stale``
+    (str: why the record is stale, "" when fresh), ``failed``
     (bool), ``score`` (float), ``eligible`` (bool), ``gate`` (str: "" when eligible, else
     the first failed gate's reason) and ``rank`` (int, 1 = best score among all configs).
     With a benchmark (``benchmark == "universe"``) every metric describes the excess
@@ -267,6 +269,7 @@ def rate(
     compute_cost: Mapping[str, float] | None = None,
     turnover: pd.DataFrame | None = None,
     health: Mapping[str, str] | None = None,
+    stale: Mapping[str, str] | None = None,
     failed: Collection[str] = (),
     as_of: datetime | None = None,
     benchmark: pd.Series | None = None,
@@ -292,6 +295,10 @@ def rate(
     health:
         Health status by config id ("green" / "yellow" / "red", see ``rating.health``);
         "red" fails a gate.
+    stale:
+        Why a config's record is stale, by config id (e.g. "not in the current plan",
+        "evaluation lags the last bar by 7 bars"); a listed config fails the freshness
+        gate with that reason. The caller decides what is stale (``factory.monitor``).
     failed:
         Ids of configs whose evaluation failed; they fail a gate and count as trials in
         N (also when they have no column in ``returns``).
@@ -401,6 +408,8 @@ def rate(
 
     health_map = health or {}
     cols["health"] = pd.array([str(health_map.get(c, "")) for c in ids], dtype=str)
+    stale_map = stale or {}
+    cols["stale"] = pd.array([str(stale_map.get(c, "")) for c in ids], dtype=str)
     cols["failed"] = np.array([c in failed_set for c in ids], dtype=bool)
 
     index = pd.Index(ids, name="config_id", dtype=object)

@@ -25,10 +25,11 @@ __all__ = [
 ]
 
 #: Gate codes in the order they are checked; the first failure is the one reported.
-GATE_ORDER: Final = ("failed", "health", "track_record", "max_drawdown", "dsr")
+GATE_ORDER: Final = ("failed", "stale", "health", "track_record", "max_drawdown", "dsr")
 #: Human-readable names of the gates, for notes such as "480 fail the DSR gate".
 GATE_LABELS: Final = {
     "failed": "failed",
+    "stale": "freshness",
     "health": "health",
     "track_record": "track record",
     "max_drawdown": "max drawdown",
@@ -51,18 +52,25 @@ def evaluate_gates(
     ``codes`` holds a ``GATE_ORDER`` code or "" (eligible); ``reasons`` the matching
     plain-English reason, e.g. "max drawdown 41% > 35%" or "DSR 0.62 < 0.95".
     ``dsr_threshold`` overrides ``policy.dsr_threshold`` (used with
-    ``policy.dsr_exit_threshold`` for incumbents). Uses columns ``failed``, ``health``,
+    ``policy.dsr_exit_threshold`` for incumbents). Uses columns ``failed``, ``stale``
+    (optional: a non-empty reason fails the freshness gate), ``health``,
     ``n_obs``, ``max_drawdown`` and ``dsr``.
     """
     threshold = policy.dsr_threshold if dsr_threshold is None else dsr_threshold
     n = len(table)
     failed = table["failed"].to_numpy(dtype=bool)
     red = table["health"].astype(str).str.lower().to_numpy() == "red"
+    stale = (
+        table["stale"].fillna("").astype(str).to_numpy()
+        if "stale" in table.columns
+        else np.full(n, "", dtype=object)
+    )
     n_obs = table["n_obs"].to_numpy(dtype=np.float64)
     mdd = table["max_drawdown"].to_numpy(dtype=np.float64)
     dsr = table["dsr"].to_numpy(dtype=np.float64)
     checks = {
         "failed": failed,
+        "stale": stale != "",
         "health": red,
         "track_record": ~(n_obs >= policy.min_track_record),
         "max_drawdown": -mdd > policy.max_drawdown_limit,
@@ -76,6 +84,8 @@ def evaluate_gates(
         code = codes[i]
         if code == "failed":
             reasons[i] = "failed evaluation"
+        elif code == "stale":
+            reasons[i] = f"stale: {stale[i]}"
         elif code == "health":
             reasons[i] = "health red"
         elif code == "track_record":

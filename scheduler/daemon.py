@@ -8,6 +8,7 @@ job        time key                                             effect
 =========  ===================================================  =====================
 ingest     what the feed has waiting (none: not due)            import / quarantine
 evaluate   last bar + planned config ids (+ latest due retry)   incremental sweep
+monitor    each bar since the last monitored one (catch-up)     health of the live set
 rate       now floored to 5 minutes                             rating snapshot
 promote    UTC date of now                                      promotion cycle
 rebalance  date of the last bar                                 target weights + export
@@ -20,7 +21,19 @@ stopped and repeats nothing already finished; a failed job is retried at the nex
 Policy (`due_jobs`) is a pure function; `tick` executes.
 
 Ingest runs first, so bars dropped into ``[ingest] drop_dir`` are evaluated, rated and
-rebalanced on in the same tick (`factory.ingest`).
+rebalanced on in the same tick (`factory.ingest`). The monitor runs before rate and
+promote, so a config it finds red fails the health gate in the same tick.
+
+Catch-up. The monitor is the one job with a key per *bar*: after downtime (or an import
+of several bars) it runs once for each bar after the last one it finished, oldest first,
+each judged as of its own bar (at most ``[monitor] catch_up_bars``, the newest), and stops
+at the first failure so that keys are never finished out of order (`monitor_keys`). The
+other jobs deliberately do not replay missed keys: a rating snapshot or a promotion cycle
+for a past slot would be computed on today's data and back-dated, and a rebalance for a
+past bar cannot be traded; they run once for the current key (docs/operations.md).
+
+Alerts (`factory.monitor.alerts`): a failed job, a config turned red, an empty live set
+and a quarantined file are logged and, with ``[alerts] webhook_url``, POSTed as JSON.
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -52,6 +66,8 @@ from factory.jobs import (
     rebalance_key,
     snapshot_key,
 )
+from factory.monitor.alerts import Alert, send_alerts
+from factory.monitor.job import monitor_job, monitor_key
 from factory.plan import ModelConfig
 from factory.storage import decisions
 from factory.storage.bars import data_version, load_market_data
@@ -65,7 +81,7 @@ DB_UNREACHABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
 log = logging.getLogger(__name__)
 
-JOBS = ("ingest", "evaluate", "rate", "promote", "rebalance", "prune")
+JOBS = ("ingest", "evaluate", "monitor", "rate", "promote", "rebalance", "prune")
 
 
 @dataclass(frozen=True)
@@ -77,13 +93,34 @@ class JobResult:
 
 
 def due_jobs(
-    keys: Mapping[str, str | None], finished: Callable[[str, str], bool]
+    keys: Mapping[str, str | Sequence[str] | None], finished: Callable[[str, str], bool]
 ) -> list[tuple[str, str]]:
     """(job, key) pairs to run now: jobs with a key (None = cannot run yet) whose key has
-    no finished run, in `JOBS` order."""
-    return [
-        (job, key) for job in JOBS if (key := keys.get(job)) is not None and not finished(job, key)
-    ]
+    no finished run, in `JOBS` order; a job given several keys (catch-up) runs once for
+    each unfinished one, in the order given."""
+    out: list[tuple[str, str]] = []
+    for job in JOBS:
+        given = keys.get(job)
+        if given is None:
+            continue
+        for key in (given,) if isinstance(given, str) else given:
+            if not finished(job, key):
+                out.append((job, key))
+    return out
+
+
+def monitor_keys(
+    bars: Sequence[datetime], last_done: str | None, limit: int
+) -> list[tuple[str, datetime]]:
+    """The monitor's (key, bar) pairs to catch up, oldest first: every bar after the last
+    finished key (only the last bar when the monitor never ran), at most the newest
+    ``limit``."""
+    if not bars:
+        return []
+    if last_done is None:
+        return [(monitor_key(bars[-1]), bars[-1])]
+    pending = [(k, b) for b in bars if (k := monitor_key(b)) > last_done]
+    return pending[-limit:]
 
 
 def plan_fingerprint(config_ids: Sequence[str]) -> str:
@@ -134,12 +171,19 @@ def tick(
         return [*results, JobResult("evaluate", "-", "skipped", "no bars stored yet")]
     last_bar = data.timestamps[-1].to_pydatetime()
     configs = catalog.plan(app.settings, catalog.profile(data)).configs
-    keys: dict[str, str | None] = {
+    catch_up = monitor_keys(
+        list(data.timestamps.to_pydatetime()),
+        decisions.last_done_key(app.db, "monitor"),
+        app.settings.monitor.catch_up_bars,
+    )
+    bar_of = dict(catch_up)
+    keys: dict[str, str | Sequence[str] | None] = {
         "evaluate": evaluate_key(
             last_bar,
             [c.config_id for c in configs],
             due_retry(evaluation_states(app.db).values(), app.now()),
         ),
+        "monitor": [k for k, _ in catch_up],
         "rate": snapshot_key(now),
         "promote": cycle_key(now),
         "rebalance": rebalance_key(last_bar),
@@ -151,20 +195,65 @@ def tick(
     def finished(job: str, key: str) -> bool:
         return decisions.run_status(app.db, job, key) == "done"
 
+    alerts: list[Alert] = []
+
+    def monitor(key: str) -> str:
+        out = monitor_job(app, as_of=bar_of[key], time_key=key, data=data)
+        alerts.extend(out.alerts)
+        return out.summary()
+
+    def promote() -> str:
+        out = promote_job(app, time_key=str(keys["promote"]), inputs=inputs)
+        if not out.reused and not out.cycle.active:
+            alerts.append(Alert("empty_live_set", f"the live set is empty: {out.cycle.note}"))
+        return out.cycle.note
+
     actions: dict[str, Callable[[], str]] = {
         "evaluate": lambda: _evaluate(app, backend, data, configs, progress),
         # Jobs get the key computed at the start of the tick, so a tick that crosses a
         # 5-minute boundary or midnight records the run under the key it did the work for.
         "rate": lambda: (
-            f"snapshot {rate_job(app, time_key=keys['rate'], inputs=inputs).snapshot.time_key}"
+            f"snapshot {rate_job(app, time_key=str(keys['rate']), inputs=inputs).snapshot.time_key}"
         ),
-        "promote": lambda: promote_job(app, time_key=keys["promote"], inputs=inputs).cycle.note,
+        "promote": promote,
         "rebalance": lambda: f"gross {rebalance_job(app).rebalance.gross:.3f}",
         "prune": lambda: _pruned(prune_job(app)),
     }
+    stopped: set[str] = set()
+    ran: list[JobResult] = []
     for job, key in due_jobs(keys, finished):
-        results.append(_run_job(app, job, key, actions[job]))
+        if job in stopped:
+            continue  # an earlier key of this job failed: keys finish in order only
+        action = partial(monitor, key) if job == "monitor" else actions[job]
+        result = _run_job(app, job, key, action)
+        ran.append(result)
+        if result.status != "done" and job == "monitor":
+            stopped.add(job)
+    results.extend(ran)
+    alerts.extend(_failure_alerts(ran))
+    _send(app, alerts)
     return results
+
+
+def _failure_alerts(results: Sequence[JobResult]) -> list[Alert]:
+    return [
+        Alert(
+            "job_failed",
+            f"job {r.job} failed for {r.time_key}: {r.detail}",
+            subject=r.job,
+            detail={"job": r.job, "time_key": r.time_key},
+        )
+        for r in results
+        if r.status == "failed"
+    ]
+
+
+def _send(app: App, alerts: Sequence[Alert]) -> None:
+    if alerts:
+        a = app.settings.alerts
+        send_alerts(
+            alerts, at=app.clock.now(), webhook_url=a.webhook_url, timeout_s=a.timeout_seconds
+        )
 
 
 def _run_job(app: App, job: str, key: str, action: Callable[[], str]) -> JobResult:
@@ -204,7 +293,19 @@ def _ingest(app: App) -> list[JobResult]:
     key = ingest_key(deliveries)
     if key is None or decisions.run_status(app.db, "ingest", key) == "done":
         return []
-    return [_run_job(app, "ingest", key, lambda: ingest(app, feed, deliveries).summary())]
+    alerts: list[Alert] = []
+
+    def run() -> str:
+        out = ingest(app, feed, deliveries)
+        alerts.extend(
+            Alert("quarantined", f"{name} quarantined: {reason}", subject=name, severity="warning")
+            for name, reason in out.quarantined
+        )
+        return out.summary()
+
+    result = _run_job(app, "ingest", key, run)
+    _send(app, [*alerts, *_failure_alerts([result])])
+    return [result]
 
 
 def _pruned(out: PruneOutcome) -> str:

@@ -72,6 +72,21 @@ class DatabaseHealth(Out):
     error: str | None = None
 
 
+class ConfigHealthOut(Out):
+    """The monitor's latest verdict on one config (table ``health_status``)."""
+
+    config_id: str
+    state: Literal["green", "yellow", "red"]
+    live: bool = Field(description="in the live set of the newest promotion cycle")
+    since: UtcDateTime = Field(description="when it entered this state")
+    checked_at: UtcDateTime
+    as_of: UtcDateTime | None = Field(None, description="the bar it was judged at")
+    reasons: list[str] = Field(description="why it is not green, worst first")
+    metrics: dict[str, float | None] = Field(
+        description="the figures behind the checks (baseline vs recent)"
+    )
+
+
 class Health(Out):
     status: Literal["ok", "degraded", "unavailable"] = Field(
         description="ok; degraded = the newest run of some job failed; unavailable = the "
@@ -84,6 +99,10 @@ class Health(Out):
     last_cycle: str | None = Field(None, description="time key of the newest promotion cycle")
     last_runs: dict[str, RunOut] = Field(
         default_factory=dict, description="the newest run of each job, by job name"
+    )
+    configs: list[ConfigHealthOut] = Field(
+        default_factory=list,
+        description="the monitor's verdict on each config it judged, red first",
     )
 
 

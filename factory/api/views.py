@@ -25,6 +25,7 @@ from factory.api.models import (
     ActiveSetOut,
     ArtifactOut,
     ComputeCost,
+    ConfigHealthOut,
     ConfigSignals,
     ConfigSummary,
     CycleOut,
@@ -47,6 +48,7 @@ from factory.portfolio import ensemble_signals
 from factory.storage import decisions
 from factory.storage.bars import last_bar_ts
 from factory.storage.database import Database
+from factory.storage.health import HealthRow, load_health
 from factory.storage.results import artifacts_for, latest_signals, load_configs
 from factory.storage.schema import (
     Config,
@@ -88,6 +90,7 @@ def health(app: App) -> Health:
         last_bar = last_bar_ts(db)
         cycle = decisions.latest_cycle(db)
         runs = last_runs(db)
+        verdicts = load_health(db)
     except SQLAlchemyError as exc:
         message = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
         return Health(
@@ -104,7 +107,29 @@ def health(app: App) -> Health:
         live_set_size=len(cycle.active) if cycle else 0,
         last_cycle=cycle.time_key if cycle else None,
         last_runs=runs,
+        configs=config_health(verdicts, cycle.active if cycle else ()),
     )
+
+
+_ORDER = {"red": 0, "yellow": 1, "green": 2}
+
+
+def config_health(verdicts: Mapping[str, HealthRow], live: Sequence[str]) -> list[ConfigHealthOut]:
+    """The stored verdicts, red first, then yellow, then green (by config id within)."""
+    rows = sorted(verdicts.values(), key=lambda r: (_ORDER.get(r.state, 3), r.config_id))
+    return [
+        ConfigHealthOut(
+            config_id=r.config_id,
+            state=r.state,
+            live=r.config_id in live,
+            since=r.since,
+            checked_at=r.checked_at,
+            as_of=r.as_of,
+            reasons=list(r.reasons),
+            metrics=dict(r.metrics),
+        )
+        for r in rows
+    ]
 
 
 def _run_out(r: Run) -> RunOut:

@@ -62,6 +62,7 @@ def _register() -> None:
         data_cmd,
         demo_cmd,
         health_cmd,
+        monitor_cmd,
         pipeline_cmd,
         review_cmd,
         serve_cmd,
@@ -74,6 +75,7 @@ def _register() -> None:
     demo_cmd.register(app)
     serve_cmd.register(app)
     health_cmd.register(app)
+    monitor_cmd.register(app)
     review_cmd.register(app)
 
 

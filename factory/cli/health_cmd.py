@@ -20,7 +20,8 @@ def health(
     ctx: typer.Context,
     format: Annotated[Output, typer.Option("--format")] = Output.table,
 ) -> None:
-    """Database reachable and migrated, newest bar, live set size, newest run of each job.
+    """Database reachable and migrated, newest bar, live set size, newest run of each job,
+    and the monitor's verdict on each config (green / yellow / red with the reasons).
 
     Exit code 0 while the database answers (status ok, or degraded when the newest run of
     some job failed — the loop retries it); 1 when the database cannot be read. The same
@@ -69,3 +70,21 @@ def _print(out: Health) -> None:
         if run.status == "failed" and run.error:
             line += f"  {run.error.strip().splitlines()[0]}"
         console.print(line, highlight=False)
+    if not out.configs:
+        console.print("config health: no monitor verdict yet (the monitor judges the live set)")
+        return
+    from rich.table import Table
+
+    table = Table(title="config health (monitor)", title_justify="left")
+    for col in ("config", "state", "live", "since", "bar", "reasons"):
+        table.add_column(col)
+    for c in out.configs:
+        table.add_row(
+            c.config_id,
+            c.state,
+            "yes" if c.live else "",
+            f"{c.since:%Y-%m-%d %H:%M}",
+            f"{c.as_of:%Y-%m-%d %H:%M}" if c.as_of else "",
+            "; ".join(c.reasons) or "-",
+        )
+    console.print(table)

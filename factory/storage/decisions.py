@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from factory.storage.database import Database, read_frame, table, upsert
 from factory.storage.schema import (
@@ -358,6 +358,16 @@ def run_status(db: Database, job: str, time_key: str) -> str | None:
     with db.begin() as conn:
         return conn.execute(
             select(t.c.status).where(t.c.job == job, t.c.time_key == time_key)
+        ).scalar_one_or_none()
+
+
+def last_done_key(db: Database, job: str) -> str | None:
+    """The greatest time key with a finished run of ``job`` (keys that sort in time, such
+    as the monitor's bar keys), or None."""
+    t = Run.__table__
+    with db.begin() as conn:
+        return conn.execute(
+            select(func.max(t.c.time_key)).where(t.c.job == job, t.c.status == "done")
         ).scalar_one_or_none()
 
 

@@ -216,6 +216,23 @@ class Event(Base):
     __table_args__ = (Index("ix_events_at", "at"),)
 
 
+class HealthStatus(Base):
+    """The monitor's latest verdict on one config (``factory.monitor``): ``state`` green /
+    yellow / red ``since`` when, last ``checked_at`` for the bar ``as_of`` (time key
+    ``time_key``), with the non-green ``reasons`` and the ``metrics`` behind them (JSON).
+    One row per config, replaced each check; every change of state is also an event."""
+
+    __tablename__ = "health_status"
+    config_id: Mapped[str] = mapped_column(ForeignKey("configs.config_id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(8))
+    since: Mapped[datetime] = mapped_column(DateTime)
+    checked_at: Mapped[datetime] = mapped_column(DateTime)
+    time_key: Mapped[str] = mapped_column(String(32))
+    as_of: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    reasons: Mapped[str] = mapped_column(Text)  # JSON list
+    metrics: Mapped[str] = mapped_column(Text)  # JSON object
+
+
 class RatingSnapshot(Base):
     __tablename__ = "rating_snapshots"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
