@@ -8,7 +8,7 @@ is a no-op; new bars append; a bar that exists with *different* values is reject
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -51,31 +51,20 @@ FUTURE_TOLERANCE = timedelta(hours=24)
 
 def store_frames(
     db: Database,
-    frames: Sequence[Frame],
+    frames: Iterable[Frame],
     *,
+    kind: Kind,
     source: str,
     at: datetime,
     future_tolerance: timedelta = FUTURE_TOLERANCE,
 ) -> ImportResult:
-    """Write validated frames of one kind in a single transaction. A row stamped later
-    than the import's own time (``at``) plus ``future_tolerance`` is refused: it cannot be
-    a bar that has happened (a 2099 bar would make every later rebalance a 2099 one)."""
+    """Write validated frames of one kind in a single transaction. ``frames`` may be a
+    lazy stream of chunks (validated as they are read): each is checked and written in
+    turn, and an error raised by any of them, or by the checks here, rolls back the whole
+    import. A row stamped later than the import's own time (``at``) plus
+    ``future_tolerance`` is refused: it cannot be a bar that has happened (a 2099 bar
+    would make every later rebalance a 2099 one)."""
     limit = pd.Timestamp(at) + pd.Timedelta(future_tolerance)
-    for f in frames:
-        ahead = (f.frame["timestamp"] > limit).to_numpy()
-        if ahead.any():
-            row = int(np.flatnonzero(ahead)[0])
-            raise DataValidationError(
-                f.source,
-                "bar in the future",
-                f"{f.frame['timestamp'].iloc[row]} is after the import time {at:%Y-%m-%d %H:%M} "
-                f"plus the tolerance of {future_tolerance} ([data] future_tolerance_hours)",
-                int(f.frame.index[row]) + 1,  # the file's row: validation keeps the labels
-            )
-    kinds = {f.kind for f in frames}
-    if len(kinds) != 1:
-        raise ValueError("one import holds one kind of data")
-    kind = kinds.pop()
     with db.begin() as conn:
         import_id = conn.execute(
             insert(table("imports")).values(
@@ -85,6 +74,9 @@ def store_frames(
         rows_in = rows_added = 0
         assets: set[str] = set()
         for f in frames:
+            if f.kind != kind:
+                raise ValueError("one import holds one kind of data")
+            _check_not_future(f, limit, at, future_tolerance)
             if kind == "bars":
                 added = _store_bars(conn, f, import_id)
             else:
@@ -102,6 +94,20 @@ def store_frames(
             .values(rows_in=rows_in, rows_added=rows_added)
         )
     return ImportResult(int(import_id), rows_in, rows_added, tuple(sorted(assets)))
+
+
+def _check_not_future(f: Frame, limit: pd.Timestamp, at: datetime, tolerance: timedelta) -> None:
+    ahead = (f.frame["timestamp"] > limit).to_numpy()
+    if ahead.any():
+        rows = f.frame.index.to_numpy()[ahead]
+        i = int(np.flatnonzero(ahead)[np.argmin(rows)])  # the first such row of the file
+        raise DataValidationError(
+            f.source,
+            "bar in the future",
+            f"{f.frame['timestamp'].iloc[i]} is after the import time {at:%Y-%m-%d %H:%M} "
+            f"plus the tolerance of {tolerance} ([data] future_tolerance_hours)",
+            int(f.frame.index[i]) + 1,  # the file's row: validation keeps the labels
+        )
 
 
 def _stored_bars(
