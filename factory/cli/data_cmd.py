@@ -308,6 +308,7 @@ def retract(
     if p.stale_configs:
         console.print(
             f"{len(p.stale_configs)} evaluation(s) read these bars and are marked stale: "
-            "run `factory evaluate` (or let the daemon's next tick) to re-evaluate them, "
-            "then `factory rate`"
+            "import the corrected bars if any, then run `factory evaluate` (re-evaluates "
+            "them from their first bar) and `factory rate`; until then their old records "
+            "are still rated"
         )

@@ -14,9 +14,11 @@ filter. What stays is the audit trail, written in the same transaction:
 - every evaluation whose record reaches the first retracted bar (``last_ts`` at or after
   it: its signals, returns and fitted pipeline may have used the bad bars, directly or
   through a lookback window) is marked stale: its ``eval_key`` becomes ``stale``, so the
-  next sweep (`factory evaluate`, the daemon's evaluate job) re-evaluates it from its first
-  bar on the data as it is now — the same path as ``factory evaluate --force`` for those
-  configs — and its old record is replaced.
+  next sweep (`factory evaluate`; the daemon's evaluate job only when its time key changes)
+  re-evaluates it from its first bar on the data as it is now — the same path as
+  ``factory evaluate --force`` for those configs — and its old record is replaced. Until
+  then the old record is still what the rating reads: the command tells the operator to
+  run ``factory evaluate`` and ``factory rate``.
 
 Promotions, rebalances and rating snapshots already written stay: they are history (what
 was decided at the time); the next rating and promotion read the re-evaluated records.
