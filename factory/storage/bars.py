@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, tuple_
 
 from factory.data.errors import DataValidationError
 from factory.data.market import MarketData
@@ -118,6 +118,50 @@ def _stored_bars(
     return read_frame(conn, stmt, datetimes=["ts"])
 
 
+_KEY_BATCH = 2_000
+
+
+def _stored_for(conn: Connection, frame: pd.DataFrame) -> pd.DataFrame:
+    """The stored bars that may share a key with ``frame`` (a chunk of a file).
+
+    A chunk of a file sorted by time, or by asset then time, covers a narrow range: one
+    range query returns about the chunk's own rows. A chunk of a shuffled file spans the
+    whole history, so the range would be everything stored for its assets: its keys are
+    looked up instead, in batches, so memory stays bounded by the chunk."""
+    if _in_file_order(frame):
+        return _stored_bars(
+            conn,
+            sorted(frame["asset"].unique()),
+            frame["timestamp"].min(),
+            frame["timestamp"].max(),
+        )
+    t = table("bars")
+    keys = list(
+        zip(frame["asset"].tolist(), frame["timestamp"].dt.to_pydatetime().tolist(), strict=True)
+    )
+    parts = [
+        read_frame(
+            conn,
+            select(t).where(tuple_(t.c.asset, t.c.ts).in_(keys[i : i + _KEY_BATCH])),
+            datetimes=["ts"],
+        )
+        for i in range(0, len(keys), _KEY_BATCH)
+    ]
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _in_file_order(frame: pd.DataFrame) -> bool:
+    """Whether the rows, in the order of the file (the index), are sorted by time or by
+    (asset, time)."""
+    by_file = frame.sort_index()
+    if by_file["timestamp"].is_monotonic_increasing:
+        return True
+    return bool(
+        pd.MultiIndex.from_arrays([by_file["asset"], by_file["timestamp"]]).is_monotonic_increasing
+    )
+
+
 def _store_bars(conn: Connection, f: Frame, import_id: int) -> int:
     """Check the frame against stored bars, insert the new ones; returns the rows written.
 
@@ -149,9 +193,7 @@ def _check_against_stored(conn: Connection, f: Frame) -> pd.MultiIndex:
     """Raise on the first bar whose stored version differs (file, row, rule); return the
     (timestamp, asset) keys of the frame that are stored already."""
     frame = f.frame
-    stored = _stored_bars(
-        conn, sorted(frame["asset"].unique()), frame["timestamp"].min(), frame["timestamp"].max()
-    )
+    stored = _stored_for(conn, frame)
     if stored.empty:
         return pd.MultiIndex.from_arrays([[], []], names=["timestamp", "asset"])
     stored = stored.rename(columns={"ts": "timestamp"})

@@ -139,3 +139,26 @@ def test_a_directory_is_streamed_file_by_file(db: Database, tmp_path: Path) -> N
         import_path(db, folder, at=AT, chunk_rows=2)
     assert (err.value.file, err.value.row) == (str(folder / "CCC.csv"), 7)
     assert dump_rows(db)["bars"] == []
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_shuffled_file_is_checked_key_by_key_against_stored_bars(
+    db: Database, tmp_path: Path, suffix: str
+) -> None:
+    """A shuffled file's chunks span the whole history: the conflict check looks their keys
+    up (it must still find a revision and skip identical bars)."""
+    frame = _bars(12, assets=("AAA", "BBB", "CCC"))
+    shuffled = frame.sample(frac=1.0, random_state=3)
+    import_path(db, _write(shuffled, tmp_path / f"first{suffix}"), at=AT, chunk_rows=5)
+    before = dump_rows(db)
+    again = import_path(db, _write(shuffled, tmp_path / f"again{suffix}"), at=AT, chunk_rows=5)
+    assert (again.rows_in, again.rows_added) == (36, 0)
+    revised = shuffled.copy()
+    position = 31  # a late chunk
+    revised.iloc[position, revised.columns.get_loc("volume")] = 1.0
+    path = _write(revised, tmp_path / f"revised{suffix}")
+    with pytest.raises(DataValidationError) as err:
+        import_path(db, path, at=AT, chunk_rows=5)
+    assert (err.value.row, err.value.rule) == (position + 1, "conflicts with stored bar")
+    after = dump_rows(db)
+    assert after["bars"] == before["bars"]
