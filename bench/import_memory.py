@@ -111,6 +111,11 @@ def main() -> None:
     parser.add_argument("--assets", type=int, default=500)
     parser.add_argument("--code", type=Path, default=_ROOT, help="checkout whose code runs")
     parser.add_argument("--keep", type=Path, default=None, help="directory to keep files in")
+    parser.add_argument(
+        "--shuffle",
+        action="store_true",
+        help="shuffle the data rows (the conflict check then looks keys up instead of ranges)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
@@ -118,9 +123,14 @@ def main() -> None:
         csv = work / "bars.csv"
         t0 = time.perf_counter()
         write_csv(csv, args.rows, args.assets)
+        if args.shuffle:
+            header, *lines = csv.read_text().splitlines(keepends=True)
+            order = np.random.default_rng(1).permutation(len(lines))
+            csv.write_text(header + "".join(lines[i] for i in order))
         size_mb = csv.stat().st_size / 1e6
         print(
-            f"wrote {args.rows:,} rows x {args.assets} assets ({size_mb:.0f} MB) "
+            f"wrote {args.rows:,} rows x {args.assets} assets ({size_mb:.0f} MB"
+            f"{', shuffled' if args.shuffle else ''}) "
             f"in {time.perf_counter() - t0:.0f} s; code from {args.code}"
         )
         for label in ("first import", "re-import"):
