@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, func, insert, select, tuple_
+from sqlalchemy import Connection, func, insert, select
 
 from factory.data.errors import DataValidationError
 from factory.data.market import MarketData
@@ -136,18 +136,14 @@ def _stored_for(conn: Connection, frame: pd.DataFrame) -> pd.DataFrame:
             frame["timestamp"].max(),
         )
     t = table("bars")
-    keys = list(
-        zip(frame["asset"].tolist(), frame["timestamp"].dt.to_pydatetime().tolist(), strict=True)
-    )
-    parts = [
-        read_frame(
-            conn,
-            select(t).where(tuple_(t.c.asset, t.c.ts).in_(keys[i : i + _KEY_BATCH])),
-            datetimes=["ts"],
-        )
-        for i in range(0, len(keys), _KEY_BATCH)
-    ]
-    parts = [p for p in parts if not p.empty]
+    parts = []
+    for asset, stamps in frame.groupby("asset", sort=True)["timestamp"]:
+        values = stamps.sort_values().dt.to_pydatetime().tolist()
+        for i in range(0, len(values), _KEY_BATCH):
+            stmt = select(t).where(t.c.asset == asset, t.c.ts.in_(values[i : i + _KEY_BATCH]))
+            part = read_frame(conn, stmt, datetimes=["ts"])
+            if not part.empty:
+                parts.append(part)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
