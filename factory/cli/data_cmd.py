@@ -214,3 +214,101 @@ def attach_synthetic_aux(
     if onchain is not None:
         results.append(import_frame(a.db, onchain, kind="onchain", source=source, at=a.now()))
     return source, results
+
+
+def _timestamp(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        pd.Timestamp(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date or date-time (YYYY-MM-DD[THH:MM:SS], UTC)"
+        ) from None
+    return value
+
+
+@app.command()
+def retract(
+    ctx: typer.Context,
+    asset: Annotated[str, typer.Option(help="the asset whose bars are retracted")],
+    reason: Annotated[str, typer.Option(help="why (required; recorded in the audit event)")] = "",
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="first bar to retract (UTC, inclusive; default: the first)", callback=_timestamp
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            help="last bar to retract (UTC, inclusive; default: the last)", callback=_timestamp
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    format: Annotated[Output, typer.Option("--format")] = Output.table,
+) -> None:
+    """Remove a wrongly imported range of bars, with an audit event (who, when, what,
+    why, how many). Evaluations that read the range are marked stale and re-evaluated
+    from their first bar by the next `factory evaluate` (see docs/operations.md)."""
+    import getpass
+
+    from factory.cli import make_app
+    from factory.storage.retract import (
+        RetractionRefused,
+        RetractRange,
+        preview_retraction,
+        retract_bars,
+        validate_reason,
+    )
+
+    try:
+        why = validate_reason(reason)
+    except RetractionRefused as exc:
+        raise typer.BadParameter(str(exc), param_hint="--reason") from None
+    rng = RetractRange(
+        asset,
+        None if start is None else pd.Timestamp(start).tz_localize(None).to_pydatetime(),
+        None if end is None else pd.Timestamp(end).tz_localize(None).to_pydatetime(),
+    )
+    a = make_app(ctx)
+    if not yes:
+        preview = preview_retraction(a.db, rng)
+        console.print(
+            f"would retract {preview.bars} bar(s) of {rng.describe()} from {a.db.describe()} "
+            f"(imports {', '.join(map(str, preview.import_ids)) or '-'}); "
+            f"{len(preview.stale_configs)} evaluation(s) would be marked stale"
+        )
+        if not typer.confirm("retract them?", default=False):
+            raise typer.Exit(1)
+    try:
+        out = retract_bars(a.db, rng, reason=why, who=getpass.getuser(), at=a.now())
+    except RetractionRefused as exc:
+        console.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(1) from None
+    p = out.preview
+    payload = {
+        "asset": rng.asset,
+        "bars_removed": p.bars,
+        "first_ts": None if p.first_ts is None else p.first_ts.isoformat(),
+        "last_ts": None if p.last_ts is None else p.last_ts.isoformat(),
+        "import_ids": list(p.import_ids),
+        "stale_configs": list(p.stale_configs),
+        "event_id": out.event_id,
+        "retraction_id": out.retraction_id,
+        "database": a.db.describe(),
+    }
+    if format == "json":
+        print_json(payload)
+        return
+    console.print(
+        f"retracted {p.bars} bar(s) of {rng.asset} ({p.first_ts} .. {p.last_ts}); "
+        f"audit event {out.event_id}"
+    )
+    if p.stale_configs:
+        console.print(
+            f"{len(p.stale_configs)} evaluation(s) read these bars and are marked stale: "
+            "import the corrected bars if any, then run `factory evaluate` (re-evaluates "
+            "them from their first bar) and `factory rate`; until then their old records "
+            "are still rated"
+        )

@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from factory.data.errors import DataValidationError
-from factory.data.loader import list_input_files, load_file, validate_frame
+from factory.data.loader import list_input_files, validate_frame
 from factory.data.schema import Kind
+from factory.data.stream import CHUNK_ROWS, iter_validated_chunks
 from factory.storage.bars import FUTURE_TOLERANCE, Frame, ImportResult, store_frames
 from factory.storage.database import Database
 
@@ -21,9 +22,12 @@ def import_path(
     kind: Kind = "bars",
     at: datetime,
     future_tolerance: timedelta = FUTURE_TOLERANCE,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> ImportResult:
-    """Import a file (long form) or a directory of per-asset files. Every file is validated
-    before anything is written; the write is one transaction."""
+    """Import a file (long form) or a directory of per-asset files, streamed: each file is
+    read, validated, checked against the stored bars and written ``chunk_rows`` rows at a
+    time, all inside one transaction. An error anywhere (file, row, rule) rolls the whole
+    import back, so the database is unchanged."""
     files = list_input_files(path)
     per_asset = path.is_dir()
     if per_asset:
@@ -37,10 +41,16 @@ def import_path(
                     "per asset in the directory",
                 )
             seen[f.stem] = f
-    frames = [
-        Frame(str(f), kind, load_file(f, kind, asset_from_name=per_asset).frame) for f in files
-    ]
-    return store_frames(db, frames, source=str(path), at=at, future_tolerance=future_tolerance)
+    frames = (
+        Frame(str(f), kind, chunk)
+        for f in files
+        for chunk in iter_validated_chunks(
+            f, kind, asset_from_name=per_asset, chunk_rows=chunk_rows
+        )
+    )
+    return store_frames(
+        db, frames, kind=kind, source=str(path), at=at, future_tolerance=future_tolerance
+    )
 
 
 def import_frame(
@@ -49,4 +59,4 @@ def import_frame(
     """Import an in-memory long frame (sample data, synthetic data) through the same
     validation as files."""
     canonical = validate_frame(source, frame, kind)
-    return store_frames(db, [Frame(source, kind, canonical)], source=source, at=at)
+    return store_frames(db, [Frame(source, kind, canonical)], kind=kind, source=source, at=at)

@@ -90,12 +90,21 @@ def list_input_files(path: Path) -> list[Path]:
 
 
 def load_file(path: Path, kind: Kind, *, asset_from_name: bool) -> LoadedFile:
-    """Read and validate one file. ``asset_from_name``: the file holds one asset named by
-    its stem (directory import) and has no ``asset`` column."""
+    """Read and validate one file whole. ``asset_from_name``: the file holds one asset named
+    by its stem (directory import) and has no ``asset`` column. Large files go through
+    `factory.data.stream.iter_validated_chunks` instead (same rules, bounded memory)."""
     name = str(path)
     raw = _read_raw(path)
     if raw.empty:
         raise DataValidationError(name, "empty file", "no data rows")
+    raw = prepare_columns(path, raw, asset_from_name=asset_from_name)
+    return LoadedFile(path, kind, validate_frame(name, raw, kind))
+
+
+def prepare_columns(path: Path, raw: pd.DataFrame, *, asset_from_name: bool) -> pd.DataFrame:
+    """Canonical column names, duplicate-column check and, for a per-asset file, the
+    ``asset`` column taken from the file name."""
+    name = str(path)
     raw.columns = canonical_columns(list(raw.columns))
     dup_cols = raw.columns[raw.columns.duplicated()].tolist()
     if dup_cols:
@@ -115,21 +124,34 @@ def load_file(path: Path, kind: Kind, *, asset_from_name: bool) -> LoadedFile:
                 f"._^=-, at most {MAX_NAME} characters)",
             )
         raw.insert(0, "asset", path.stem)
-    return LoadedFile(path, kind, validate_frame(name, raw, kind))
+    return raw
 
 
-def validate_frame(name: str, raw: pd.DataFrame, kind: Kind) -> pd.DataFrame:
+def validate_frame(name: str, raw: pd.DataFrame, kind: Kind, *, first_row: int = 0) -> pd.DataFrame:
     """Apply every rule to a raw long frame (strings or numbers) and return the canonical
-    frame. ``name`` is what errors call the source."""
+    frame. ``name`` is what errors call the source. ``first_row``: how many data rows of
+    the file come before ``raw`` (a chunk of a streamed file), so that errors name the
+    row of the file."""
     if raw.empty:
         raise DataValidationError(name, "empty file", "no data rows")
     raw = raw.reset_index(drop=True)
     raw.columns = canonical_columns(list(raw.columns))
-    _check_columns(name, raw, kind)
-    frame = _convert(name, raw, kind)
-    _check_duplicates(name, frame)
+    try:
+        _check_columns(name, raw, kind)
+        frame = _convert(name, raw, kind, first_row)
+        _check_duplicates(name, frame, first_row)
+    except DataValidationError as exc:
+        if first_row and exc.row is not None:
+            raise DataValidationError(exc.file, exc.rule, exc.detail, exc.row + first_row) from None
+        raise
     # The index keeps each row's position in the file, so later errors can name it.
+    frame.index = frame.index + first_row
     return frame.sort_values(list(KEY), kind="stable")
+
+
+def describe_row(frame: pd.DataFrame, row: int) -> str:
+    """``asset X at <time>`` for the row at position ``row``."""
+    return _describe_row(frame, row)
 
 
 def _read_raw(path: Path) -> pd.DataFrame:
@@ -220,9 +242,9 @@ def _check_columns(name: str, raw: pd.DataFrame, kind: Kind) -> None:
         )
 
 
-def _convert(name: str, raw: pd.DataFrame, kind: Kind) -> pd.DataFrame:
+def _convert(name: str, raw: pd.DataFrame, kind: Kind, first_row: int) -> pd.DataFrame:
     out = pd.DataFrame(index=raw.index)
-    out["timestamp"] = _parse_timestamps(name, raw["timestamp"])
+    out["timestamp"] = _parse_timestamps(name, raw["timestamp"], first_row)
     asset = raw["asset"].astype(str).str.strip()
     bad = ~asset.str.fullmatch(_ASSET.pattern)
     if bad.any():
@@ -255,7 +277,12 @@ def _convert(name: str, raw: pd.DataFrame, kind: Kind) -> pd.DataFrame:
     return out
 
 
-def _parse_timestamps(name: str, col: pd.Series) -> pd.Series:
+def has_offset(values: pd.Series) -> np.ndarray:
+    """Which timestamp strings carry a UTC offset."""
+    return np.asarray(values.astype(str).str.strip().str.contains(_OFFSET, regex=True))
+
+
+def _parse_timestamps(name: str, col: pd.Series, first_row: int = 0) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
         ts = col
         if getattr(ts.dt, "tz", None) is not None:
@@ -266,7 +293,7 @@ def _parse_timestamps(name: str, col: pd.Series) -> pd.Series:
             raise DataValidationError(name, "unparseable timestamp", "missing timestamp", row + 1)
         return _whole_microseconds(name, ts.astype("datetime64[ns]"), ts.astype(str))
     text = col.astype(str).str.strip()
-    aware = text.str.contains(_OFFSET, regex=True).to_numpy()
+    aware = has_offset(text)
     if aware.any() and not aware.all():
         minority = aware if aware.sum() < (~aware).sum() else ~aware
         row = int(np.flatnonzero(minority)[0])
@@ -275,7 +302,7 @@ def _parse_timestamps(name: str, col: pd.Series) -> pd.Series:
             name,
             "mixed-timezone timestamps",
             f"{text.iloc[row]!r} {'has' if aware[row] else 'lacks'} a UTC offset but row "
-            f"{other + 1} ({text.iloc[other]!r}) {'lacks' if aware[row] else 'has'} one "
+            f"{first_row + other + 1} ({text.iloc[other]!r}) {'lacks' if aware[row] else 'has'} one "
             "(use naive UTC everywhere or an offset everywhere)",
             row + 1,
         )
@@ -444,7 +471,7 @@ def _check_optional(name: str, f: pd.DataFrame, lo: np.ndarray, h: np.ndarray) -
             )
 
 
-def _check_duplicates(name: str, frame: pd.DataFrame) -> None:
+def _check_duplicates(name: str, frame: pd.DataFrame, first_row: int = 0) -> None:
     dup = frame.duplicated(subset=list(KEY), keep="first").to_numpy()
     row = _first(dup)
     if row is not None:
@@ -455,6 +482,6 @@ def _check_duplicates(name: str, frame: pd.DataFrame) -> None:
         raise DataValidationError(
             name,
             "duplicate (timestamp, asset)",
-            f"{_describe_row(frame, row)} also appears in row {int(first) + 1}",
+            f"{_describe_row(frame, row)} also appears in row {first_row + int(first) + 1}",
             row + 1,
         )

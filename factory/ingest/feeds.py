@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from factory.data.loader import SUFFIXES, load_file
+from factory.data.loader import SUFFIXES
 from factory.data.schema import KINDS, Kind
+from factory.data.stream import iter_validated_chunks
 from factory.storage.bars import Frame
 
 
@@ -21,13 +22,15 @@ class Delivery:
     """One unit of new data: imported in one transaction, or rejected as a whole.
 
     ``fingerprint`` identifies the delivery's content (the ingest job's time key);
-    ``read`` returns validated frames or raises ``DataValidationError``.
+    ``read`` returns validated frames — lazily, a file's chunks as they are read, so a
+    ``DataValidationError`` may surface while they are consumed (inside the import's
+    transaction, which it rolls back).
     """
 
     name: str
     kind: Kind
     fingerprint: str
-    read: Callable[[], list[Frame]]
+    read: Callable[[], Iterable[Frame]]
 
 
 class Feed(Protocol):
@@ -87,9 +90,9 @@ class DropDirectory:
         st = path.stat()
         key = f"{path.relative_to(self.root)}|{st.st_size}|{st.st_mtime_ns}"
 
-        def read() -> list[Frame]:
-            loaded = load_file(path, kind, asset_from_name=False)
-            return [Frame(str(path), kind, loaded.frame)]
+        def read() -> Iterator[Frame]:
+            for chunk in iter_validated_chunks(path, kind, asset_from_name=False):
+                yield Frame(str(path), kind, chunk)
 
         return Delivery(
             name=str(path.relative_to(self.root)),

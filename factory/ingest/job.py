@@ -60,6 +60,7 @@ def ingest(app: App, feed: Feed, deliveries: Sequence[Delivery] | None = None) -
             result = store_frames(
                 app.db,
                 frames,
+                kind=d.kind,
                 source=f"{feed.name}:{d.name}",
                 at=app.now(),
                 future_tolerance=timedelta(hours=app.settings.data.future_tolerance_hours),

@@ -8,7 +8,7 @@ is a no-op; new bars append; a bar that exists with *different* values is reject
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -51,31 +51,20 @@ FUTURE_TOLERANCE = timedelta(hours=24)
 
 def store_frames(
     db: Database,
-    frames: Sequence[Frame],
+    frames: Iterable[Frame],
     *,
+    kind: Kind,
     source: str,
     at: datetime,
     future_tolerance: timedelta = FUTURE_TOLERANCE,
 ) -> ImportResult:
-    """Write validated frames of one kind in a single transaction. A row stamped later
-    than the import's own time (``at``) plus ``future_tolerance`` is refused: it cannot be
-    a bar that has happened (a 2099 bar would make every later rebalance a 2099 one)."""
+    """Write validated frames of one kind in a single transaction. ``frames`` may be a
+    lazy stream of chunks (validated as they are read): each is checked and written in
+    turn, and an error raised by any of them, or by the checks here, rolls back the whole
+    import. A row stamped later than the import's own time (``at``) plus
+    ``future_tolerance`` is refused: it cannot be a bar that has happened (a 2099 bar
+    would make every later rebalance a 2099 one)."""
     limit = pd.Timestamp(at) + pd.Timedelta(future_tolerance)
-    for f in frames:
-        ahead = (f.frame["timestamp"] > limit).to_numpy()
-        if ahead.any():
-            row = int(np.flatnonzero(ahead)[0])
-            raise DataValidationError(
-                f.source,
-                "bar in the future",
-                f"{f.frame['timestamp'].iloc[row]} is after the import time {at:%Y-%m-%d %H:%M} "
-                f"plus the tolerance of {future_tolerance} ([data] future_tolerance_hours)",
-                int(f.frame.index[row]) + 1,  # the file's row: validation keeps the labels
-            )
-    kinds = {f.kind for f in frames}
-    if len(kinds) != 1:
-        raise ValueError("one import holds one kind of data")
-    kind = kinds.pop()
     with db.begin() as conn:
         import_id = conn.execute(
             insert(table("imports")).values(
@@ -85,6 +74,9 @@ def store_frames(
         rows_in = rows_added = 0
         assets: set[str] = set()
         for f in frames:
+            if f.kind != kind:
+                raise ValueError("one import holds one kind of data")
+            _check_not_future(f, limit, at, future_tolerance)
             if kind == "bars":
                 added = _store_bars(conn, f, import_id)
             else:
@@ -104,12 +96,66 @@ def store_frames(
     return ImportResult(int(import_id), rows_in, rows_added, tuple(sorted(assets)))
 
 
+def _check_not_future(f: Frame, limit: pd.Timestamp, at: datetime, tolerance: timedelta) -> None:
+    ahead = (f.frame["timestamp"] > limit).to_numpy()
+    if ahead.any():
+        rows = f.frame.index.to_numpy()[ahead]
+        i = int(np.flatnonzero(ahead)[np.argmin(rows)])  # the first such row of the file
+        raise DataValidationError(
+            f.source,
+            "bar in the future",
+            f"{f.frame['timestamp'].iloc[i]} is after the import time {at:%Y-%m-%d %H:%M} "
+            f"plus the tolerance of {tolerance} ([data] future_tolerance_hours)",
+            int(f.frame.index[i]) + 1,  # the file's row: validation keeps the labels
+        )
+
+
 def _stored_bars(
     conn: Connection, assets: list[str], start: datetime, end: datetime
 ) -> pd.DataFrame:
     t = table("bars")
     stmt = select(t).where(t.c.asset.in_(assets), t.c.ts >= start, t.c.ts <= end)
     return read_frame(conn, stmt, datetimes=["ts"])
+
+
+_KEY_BATCH = 2_000
+
+
+def _stored_for(conn: Connection, frame: pd.DataFrame) -> pd.DataFrame:
+    """The stored bars that may share a key with ``frame`` (a chunk of a file).
+
+    A chunk of a file sorted by time, or by asset then time, covers a narrow range: one
+    range query returns about the chunk's own rows. A chunk of a shuffled file spans the
+    whole history, so the range would be everything stored for its assets: its keys are
+    looked up instead, in batches, so memory stays bounded by the chunk."""
+    if _in_file_order(frame):
+        return _stored_bars(
+            conn,
+            sorted(frame["asset"].unique()),
+            frame["timestamp"].min(),
+            frame["timestamp"].max(),
+        )
+    t = table("bars")
+    parts = []
+    for asset, stamps in frame.groupby("asset", sort=True)["timestamp"]:
+        values = stamps.sort_values().dt.to_pydatetime().tolist()
+        for i in range(0, len(values), _KEY_BATCH):
+            stmt = select(t).where(t.c.asset == asset, t.c.ts.in_(values[i : i + _KEY_BATCH]))
+            part = read_frame(conn, stmt, datetimes=["ts"])
+            if not part.empty:
+                parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _in_file_order(frame: pd.DataFrame) -> bool:
+    """Whether the rows, in the order of the file (the index), are sorted by time or by
+    (asset, time)."""
+    by_file = frame.sort_index()
+    if by_file["timestamp"].is_monotonic_increasing:
+        return True
+    return bool(
+        pd.MultiIndex.from_arrays([by_file["asset"], by_file["timestamp"]]).is_monotonic_increasing
+    )
 
 
 def _store_bars(conn: Connection, f: Frame, import_id: int) -> int:
@@ -143,9 +189,7 @@ def _check_against_stored(conn: Connection, f: Frame) -> pd.MultiIndex:
     """Raise on the first bar whose stored version differs (file, row, rule); return the
     (timestamp, asset) keys of the frame that are stored already."""
     frame = f.frame
-    stored = _stored_bars(
-        conn, sorted(frame["asset"].unique()), frame["timestamp"].min(), frame["timestamp"].max()
-    )
+    stored = _stored_for(conn, frame)
     if stored.empty:
         return pd.MultiIndex.from_arrays([[], []], names=["timestamp", "asset"])
     stored = stored.rename(columns={"ts": "timestamp"})
