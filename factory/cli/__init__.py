@@ -65,6 +65,7 @@ def _register() -> None:
         pipeline_cmd,
         review_cmd,
         serve_cmd,
+        tune_cmd,
     )
 
     app.add_typer(data_cmd.app, name="data", help="Import, generate and inspect market data.")
@@ -75,6 +76,7 @@ def _register() -> None:
     serve_cmd.register(app)
     health_cmd.register(app)
     review_cmd.register(app)
+    tune_cmd.register(app)
 
 
 _register()

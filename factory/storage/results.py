@@ -356,8 +356,11 @@ def trial_counts(db: Database, eval_key: str) -> TrialCounts:
 
 
 def tuning_trials(db: Database) -> int:
-    """Trials run by hyperparameter studies (`factory tune`); 0 until one has run."""
-    return 0
+    """Trials run by hyperparameter studies (`factory tune`, the refine job): the sum of
+    the ``tuning_studies`` ledger — every trial, complete, pruned or failed."""
+    t = table("tuning_studies")
+    with db.begin() as conn:
+        return int(conn.execute(select(func.coalesce(func.sum(t.c.n_trials), 0))).scalar_one())
 
 
 def load_configs(db: Database, ids: Sequence[str] | None = None) -> pd.DataFrame:
