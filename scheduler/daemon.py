@@ -12,7 +12,11 @@ rate       now floored to 5 minutes                             rating snapshot
 promote    UTC date of now                                      promotion cycle
 rebalance  date of the last bar                                 target weights + export
 prune      UTC date of now                                      artifact check + retention
+refine     UTC date of now                                      retire + breed (pool)
 =========  ===================================================  =====================
+
+The evaluated pool is the plan's configs plus those bred by tuning studies, minus the
+retired ones (`factory.refine.pool`).
 
 A job records ``running`` then ``done`` (or ``failed`` with its error) in the ``runs``
 table. Because every job is idempotent for its key, a crash or restart resumes where it
@@ -53,6 +57,8 @@ from factory.jobs import (
     snapshot_key,
 )
 from factory.plan import ModelConfig
+from factory.refine.job import refine_job
+from factory.refine.pool import pool_configs
 from factory.storage import decisions
 from factory.storage.bars import data_version, load_market_data
 from factory.storage.lease import job_lease
@@ -65,7 +71,7 @@ DB_UNREACHABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
 log = logging.getLogger(__name__)
 
-JOBS = ("ingest", "evaluate", "rate", "promote", "rebalance", "prune")
+JOBS = ("ingest", "evaluate", "rate", "promote", "rebalance", "prune", "refine")
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,8 @@ def tick(
     except LookupError:
         return [*results, JobResult("evaluate", "-", "skipped", "no bars stored yet")]
     last_bar = data.timestamps[-1].to_pydatetime()
-    configs = catalog.plan(app.settings, catalog.profile(data)).configs
+    planned = catalog.plan(app.settings, catalog.profile(data)).configs
+    configs = pool_configs(app.db, planned)
     keys: dict[str, str | None] = {
         "evaluate": evaluate_key(
             last_bar,
@@ -144,6 +151,7 @@ def tick(
         "promote": cycle_key(now),
         "rebalance": rebalance_key(last_bar),
         "prune": cycle_key(now),
+        "refine": cycle_key(now),
     }
 
     inputs = RatingInputs(data=data, planned=[c.config_id for c in configs])
@@ -161,6 +169,7 @@ def tick(
         "promote": lambda: promote_job(app, time_key=keys["promote"], inputs=inputs).cycle.note,
         "rebalance": lambda: f"gross {rebalance_job(app).rebalance.gross:.3f}",
         "prune": lambda: _pruned(prune_job(app)),
+        "refine": lambda: refine_job(app, planned=planned, inputs=inputs).summary(),
     }
     for job, key in due_jobs(keys, finished):
         results.append(_run_job(app, job, key, actions[job]))

@@ -69,7 +69,9 @@ def best_offspring(
     return out
 
 
-def store_offspring(db: Database, offspring: Sequence[Offspring], *, at: datetime) -> list[str]:
+def store_offspring(
+    db: Database, offspring: Sequence[Offspring], *, at: datetime, reason: str = ""
+) -> list[str]:
     """Insert the configs that do not exist yet, with their lineage, and a
     ``config_born`` event each. Returns the ids born."""
     t = table("configs")
@@ -108,7 +110,9 @@ def store_offspring(db: Database, offspring: Sequence[Offspring], *, at: datetim
                 message=(
                     f"bred from trial {o.lineage['trial']} of {o.lineage['study']} "
                     f"(tuning score {o.lineage['value']:.3f}; parent "
-                    f"{o.lineage['parent'] or 'none'}): {o.config.label}"
+                    f"{o.lineage['parent'] or 'none'})"
+                    + (f" {reason}" if reason else "")
+                    + f": {o.config.label}"
                 ),
                 detail=o.lineage,
             )

@@ -363,6 +363,21 @@ def tuning_trials(db: Database) -> int:
         return int(conn.execute(select(func.coalesce(func.sum(t.c.n_trials), 0))).scalar_one())
 
 
+def bred_ids(db: Database) -> list[str]:
+    """Configs bred by tuning studies (``lineage`` set), retired or not."""
+    t = table("configs")
+    with db.begin() as conn:
+        return list(conn.execute(select(t.c.config_id).where(t.c.lineage.is_not(None))).scalars())
+
+
+def retired_ids(db: Database) -> set[str]:
+    """Configs retired from the pool (`factory.refine.pool`): history kept, not evaluated
+    or rated any more."""
+    t = table("configs")
+    with db.begin() as conn:
+        return set(conn.execute(select(t.c.config_id).where(t.c.retired_at.is_not(None))).scalars())
+
+
 def load_configs(db: Database, ids: Sequence[str] | None = None) -> pd.DataFrame:
     t = Config.__table__
     stmt = select(t)

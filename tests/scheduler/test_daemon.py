@@ -62,7 +62,7 @@ def test_each_job_runs_once_per_time_key(loop_app: App) -> None:
     )
     assert ran(tick(a, be)) == {"evaluate": "done", "rebalance": "done"}
     clock.advance(timedelta(days=1))
-    assert set(ran(tick(a, be))) == {"rate", "promote", "prune"}
+    assert set(ran(tick(a, be))) == {"rate", "promote", "prune", "refine"}
     assert decisions.latest_cycle(a.db) is not None
 
 
