@@ -12,7 +12,7 @@ A trial evaluates its config with the production walk-forward engine
 ``prune_blocks`` consecutive segments, resuming from the engine's state after each; after
 each segment it reports the annualised Sharpe ratio of its net returns so far, and the
 pruner (Optuna's `MedianPruner`) stops it when that is below the median of earlier trials
-at the same segment. The value of a finished trial is that Sharpe ratio over the whole
+at the same segment (never after the last one). The value of a finished trial is that Sharpe ratio over the whole
 tuning period.
 """
 
@@ -148,7 +148,8 @@ class WalkForwardObjective:
         score = 0.0
         with tempfile.TemporaryDirectory(prefix="factory-tune-") as tmp:
             store = ArtifactStore(tmp)
-            for step, end in enumerate(segment_ends(T, first, self.segments)):
+            ends = segment_ends(T, first, self.segments)
+            for step, end in enumerate(ends):
                 result = evaluate_config(
                     config, self.target.spec, head(self.inputs, end), self.params,
                     store=store, state=state,
@@ -159,6 +160,7 @@ class WalkForwardObjective:
                 nets.append(result.net)
                 score = sharpe(np.concatenate(nets))
                 trial.report(score, step)
-                if trial.should_prune():
+                # The last segment is never pruned: the work is done, the value counts.
+                if step < len(ends) - 1 and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after segment {step + 1}: {score:.3f}")
         return score

@@ -59,7 +59,8 @@ def study_name(
 
 def pruner(segments: int) -> optuna.pruners.BasePruner:
     """Median pruning on walk-forward segments: after 3 finished trials, a trial below
-    the median of earlier trials at the same segment stops (never at the last one)."""
+    the median of earlier trials at the same segment stops (the objective does not ask
+    after the last segment)."""
     return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
 
 

@@ -7,6 +7,7 @@ shared Optuna storage, so a trial told by one worker informs the others' sampler
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,7 @@ from factory.evaluation.engine import EvalInputs, first_prediction_index
 from factory.evaluation.inputs import build_inputs
 from factory.refine.breed import best_offspring, parent_of, store_offspring
 from factory.refine.objective import StudyTarget, before, segment_ends, tuning_boundary
-from factory.refine.space import study_space
+from factory.refine.space import grid_values, study_space
 from factory.refine.storage import absolute_url
 from factory.refine.study import (
     StudySummary,
@@ -99,6 +100,8 @@ def tune(
     total = trials or r.trials
     target = default_target(app, architecture, feature_set, lookback)
     space = study_space(target.spec, sampler)
+    if sampler == "grid":  # a grid has only so many points; a re-run would repeat them
+        total = min(total, math.prod(len(grid_values(space)[k]) for k in space))
     data = load_market_data(app.db, assets=s.data.assets or None)
     boundary = tuning_boundary(data.timestamps, tune_end=r.tune_end, fraction=r.tune_fraction)
     # Cut BEFORE features are computed: nothing at or after the boundary can leak in.

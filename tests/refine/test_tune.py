@@ -96,7 +96,9 @@ def test_every_trial_reaches_the_deflated_sharpe(app: App) -> None:
     assert tuning_trials(app.db) == counted
     assert rating_context(app).extra_trials["tuning"] == counted
     after = compute_ratings(app)
-    assert after.n_trials == before + counted
+    born = len(first.born) + len(second.born)  # bred configs not evaluated yet: pending
+    assert born >= 1 and after.population.pending == born
+    assert after.n_trials == before + counted + born
     summary = after.summary()  # what the leaderboard prints above the table
     assert summary["trials_tuning"] == counted
     assert f"{counted} tuning trials" in summary["population"]
@@ -116,3 +118,11 @@ def test_an_architecture_without_a_search_space_is_refused() -> None:
         study_space(spec, "tpe")
     with pytest.raises(NothingToTune, match="param_grid"):
         study_space(spec, "grid")
+
+
+def test_a_grid_study_stops_at_the_grid_size(app: App) -> None:
+    out = tune(app, "ridge", feature_set="ohlcv", lookback=8, trials=10, sampler="grid")
+    assert out.summary.n_trials == 3  # ridge's grid: three alphas
+    assert out.summary.best_params["alpha"] in (1.0, 10.0, 100.0)
+    again = tune(app, "ridge", feature_set="ohlcv", lookback=8, trials=10, sampler="grid")
+    assert again.ran == 0 and again.summary.n_trials == 3
