@@ -365,6 +365,7 @@ class RefineSettings(Section):
         0.1, ge=0, le=1, description="bottom share of the rated pool the refine job may retire"
     )
     max_retire: int = Field(10, ge=0, description="most configs retired for rank per refine run")
+    max_breed: int = Field(10, ge=0, description="most configs bred per refine run")
 
 
 class IngestSettings(Section):

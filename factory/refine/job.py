@@ -46,7 +46,9 @@ def refine_job(
     )
     retire(db, retirements, at=now)
     size = len(pool_configs(db, planned))
-    offspring = candidates(db, absolute_url(app.settings.db_url), r.pool_budget - size)
+    offspring = candidates(
+        db, absolute_url(app.settings.db_url), min(r.pool_budget - size, r.max_breed)
+    )
     born = store_offspring(
         db,
         offspring,

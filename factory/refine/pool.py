@@ -11,8 +11,9 @@ no longer evaluated or rated, and it still counts in the deflated Sharpe's popul
    * configs at the bottom of the ranking — among the worst ``retire_quantile`` of the
      rated pool, with at least ``min_track_bars`` bars of record, not live; at most
      ``max_retire`` per run;
-2. breeds replacements up to ``pool_budget`` from the best complete trials of the
-   recorded studies not yet in the pool, best tuning score first (`factory.refine.breed`).
+2. breeds replacements up to ``pool_budget`` (at most ``max_breed`` per run) from the
+   best complete trials of the recorded studies not yet in the pool, best tuning score
+   first (`factory.refine.breed`).
 
 Every retirement is a ``config_retired`` event and every birth a ``config_born`` event,
 each with its reason.

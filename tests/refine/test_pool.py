@@ -137,3 +137,17 @@ def test_refine_job_holds_the_pool_at_its_budget_and_explains_itself(pool_app: A
     after = compute_ratings(app)
     assert worst not in after.table.index
     assert after.population.retired == 1
+
+
+def test_refine_job_breeds_at_most_max_breed_per_run(workdir: Path, db_url: str) -> None:
+    app = refine_app(
+        workdir, db_url, **{"refine.breed_top": 0, "refine.pool_budget": 5, "refine.max_breed": 1}
+    )
+    try:
+        planned = list(catalog.plan(app.settings, None).configs)
+        tune(app, "ridge", feature_set="ohlcv", lookback=8, trials=8, sampler="random")
+        sizes = [refine_job(app, planned=planned).pool_size for _ in range(2)]
+        assert sizes == [len(planned) + 1, len(planned) + 2]
+    finally:
+        app.close()
+        drop_optuna_schema(db_url)
