@@ -124,7 +124,9 @@ def store_offspring(
 
 
 def bred_configs(db: Database, *, include_retired: bool = False) -> list[ModelConfig]:
-    """Configs with a lineage (bred by studies), rebuilt as `ModelConfig`s."""
+    """Configs with a lineage (bred by studies), rebuilt as `ModelConfig`s (skipping those
+    whose architecture or feature set is no longer available, or whose feature set's
+    version changed)."""
     from features.registry import get_feature_set
 
     t = table("configs")
@@ -133,15 +135,24 @@ def bred_configs(db: Database, *, include_retired: bool = False) -> list[ModelCo
         stmt = stmt.where(t.c.retired_at.is_(None))
     with db.begin() as conn:
         rows = conn.execute(stmt.order_by(t.c.config_id)).mappings().all()
+    from architectures import registry
+
+    known = {s.name for s in registry.available()}
     out = []
     for r in rows:
+        if r["architecture"] not in known:
+            continue  # its plugin is gone: nothing can evaluate it
+        try:
+            fs_version = get_feature_set(r["feature_set"]).version
+        except KeyError:
+            continue  # its feature set is gone
         config = ModelConfig(
             architecture=r["architecture"],
             arch_version=r["arch_version"],
             family=r["family"],
             lookback=r["lookback"],
             feature_set=r["feature_set"],
-            feature_set_version=get_feature_set(r["feature_set"]).version,
+            feature_set_version=fs_version,
             params=tuple(sorted(json.loads(r["params"]).items())),
             feature_selection=r["feature_selection"],
         )
