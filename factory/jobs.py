@@ -92,9 +92,14 @@ class RatingContext:
     data: MarketData
 
 
-def rating_context(app: App, inputs: RatingInputs | None = None) -> RatingContext:
+def rating_context(
+    app: App, inputs: RatingInputs | None = None, *, include_retired: bool = False
+) -> RatingContext:
     """Load the rating inputs (see :class:`RatingContext`); raises :class:`NothingToDo`
-    when nothing has been evaluated yet."""
+    when nothing has been evaluated yet. Retired configs (`factory.refine.pool`) leave
+    the ranking but stay counted in N; ``include_retired`` keeps their returns instead
+    (the historical replay: a config retired today was in the pool in the past, and
+    leaving it out would flatter the replay with survivorship bias)."""
     inputs = inputs or RatingInputs()
     db = app.db
     settings = app.settings
@@ -103,7 +108,7 @@ def rating_context(app: App, inputs: RatingInputs | None = None) -> RatingContex
     returns = matrices["net_return"]
     states = evaluation_states(db)
     # Retired configs keep their history but leave the ranking; they stay counted in N.
-    retired = retired_ids(db)
+    retired = set() if include_retired else retired_ids(db)
     returns = returns.drop(columns=[c for c in returns.columns if c in retired])
     current = {
         cid: st for cid, st in states.items() if st.eval_key == params.key and cid not in retired

@@ -12,7 +12,7 @@ import pytest
 from factory import catalog
 from factory.app import App
 from factory.data.market import MarketData
-from factory.jobs import compute_ratings, rate_job
+from factory.jobs import compute_ratings, rate_job, rating_context
 from factory.leaderboard import leaderboard
 from factory.refine.job import refine_job
 from factory.refine.pool import choose_retirements, pool_configs
@@ -137,6 +137,9 @@ def test_refine_job_holds_the_pool_at_its_budget_and_explains_itself(pool_app: A
     after = compute_ratings(app)
     assert worst not in after.table.index
     assert after.population.retired == 1
+    # The historical replay keeps it: in the past it was part of the pool.
+    assert worst in rating_context(app, include_retired=True).returns.columns
+    assert worst not in rating_context(app).returns.columns
 
 
 def test_refine_job_breeds_at_most_max_breed_per_run(workdir: Path, db_url: str) -> None:
