@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from enum import StrEnum
 from typing import Annotated
 
@@ -92,6 +93,10 @@ def tune(
                 breed=breed,
             )
     sm = out.summary
+    start = a.settings.evaluation.start
+    # Ratings judge a bred config from [evaluation] start: before the boundary, its record
+    # there covers bars its hyperparameters were chosen on.
+    overlap = start is None or datetime.combine(start, time()) < out.boundary
     payload = {
         "study": sm.name,
         "boundary": out.boundary.isoformat(),
@@ -106,6 +111,7 @@ def tune(
         "best_params": sm.best_params,
         "parent": out.parent,
         "born": list(out.born),
+        "rating_overlaps_tuning": overlap,
     }
     if format == "json":
         print_json(payload)
@@ -130,3 +136,10 @@ def tune(
             "evaluated at the next `factory evaluate` / daemon cycle"
         )
     console.print("every trial counts in the deflated Sharpe's population (factory leaderboard)")
+    if overlap and out.born:
+        console.print(
+            f"note: ratings judge configs from [evaluation] start ({start or 'the first bar'}), "
+            f"before the tuning boundary {out.boundary:%Y-%m-%d}: a bred config's record there "
+            "covers bars it was tuned on; set [evaluation] start to the boundary to rate "
+            "only unseen bars"
+        )
