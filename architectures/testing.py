@@ -432,6 +432,13 @@ def check_spec_consistent(ctx: _Context) -> str:
             raise CheckFailed(f"param_grid[{key!r}] values {outside} lie outside {space}")
         if not space.contains(defaults[key]):
             raise CheckFailed(f"the default {key}={defaults[key]!r} lies outside {space}")
+        if isinstance(space, Choice):
+            odd = [o for o in space.options if not _json_scalar(o)]
+            if odd:
+                raise CheckFailed(
+                    f"search_space[{key!r}] options {odd} are not scalars: `factory tune` "
+                    "(Optuna) takes None, bool, int, float or str"
+                )
     combos = math.prod(len(tuple(v)) for v in cls.param_grid.values())
     return (
         f"{spec.key}: {len(cls.param_names())} params, {combos} grid combination(s), "
@@ -843,3 +850,7 @@ def _describe_exception(exc: BaseException) -> str:
         frame = (own or frames)[-1]
         where = f" (at {Path(frame.filename).name}:{frame.lineno} in {frame.name})"
     return f"raised {type(exc).__name__}: {exc}{where}"
+
+
+def _json_scalar(value: object) -> bool:
+    return value is None or isinstance(value, bool | int | float | str)

@@ -33,12 +33,14 @@ from factory.storage.events import EventRecord, record_events
 from factory.storage.health import health_states
 from factory.storage.results import (
     artifacts_for,
+    bred_ids,
     compute_costs,
     evaluation_states,
     latest_signals,
     load_configs,
     load_return_matrices,
     mark_pruned,
+    retired_ids,
     trial_counts,
     tuning_trials,
 )
@@ -96,9 +98,14 @@ class RatingContext:
     stale: Mapping[str, str] = field(default_factory=dict)
 
 
-def rating_context(app: App, inputs: RatingInputs | None = None) -> RatingContext:
+def rating_context(
+    app: App, inputs: RatingInputs | None = None, *, include_retired: bool = False
+) -> RatingContext:
     """Load the rating inputs (see :class:`RatingContext`); raises :class:`NothingToDo`
-    when nothing has been evaluated yet."""
+    when nothing has been evaluated yet. Retired configs (`factory.refine.pool`) leave
+    the ranking but stay counted in N; ``include_retired`` keeps their returns instead
+    (the historical replay: a config retired today was in the pool in the past, and
+    leaving it out would flatter the replay with survivorship bias)."""
     inputs = inputs or RatingInputs()
     db = app.db
     settings = app.settings
@@ -106,7 +113,12 @@ def rating_context(app: App, inputs: RatingInputs | None = None) -> RatingContex
     matrices = load_return_matrices(db, ("net_return", "turnover"))
     returns = matrices["net_return"]
     states = evaluation_states(db)
-    current = {cid: st for cid, st in states.items() if st.eval_key == params.key}
+    # Retired configs keep their history but leave the ranking; they stay counted in N.
+    retired = set() if include_retired else retired_ids(db)
+    returns = returns.drop(columns=[c for c in returns.columns if c in retired])
+    current = {
+        cid: st for cid, st in states.items() if st.eval_key == params.key and cid not in retired
+    }
     failed = sorted(cid for cid, st in current.items() if st.status == "failed")
     if returns.empty and not failed:
         raise NothingToDo("no evaluated configs yet: run `factory evaluate` first")
@@ -120,12 +132,19 @@ def rating_context(app: App, inputs: RatingInputs | None = None) -> RatingContex
     planned = inputs.planned
     if planned is None:
         planned = [c.config_id for c in catalog.plan(settings, catalog.profile(data)).configs]
+        planned = [*planned, *bred_ids(db)]
+    planned = [cid for cid in planned if cid not in retired]
     tried = trial_counts(db, params.key)
     extra = {
         # planned configs without a record yet: not evaluated, or waiting for enough data
         "pending": len(set(planned) - set(returns.columns) - set(failed)),
         "earlier_settings": tried.earlier,
         "tuning": tuning_trials(db),
+        # retired configs evaluated under the current settings (earlier ones are counted
+        # under earlier_settings)
+        "retired": sum(
+            1 for cid, st in states.items() if cid in retired and st.eval_key == params.key
+        ),
     }
     policy = settings.rating.policy()
     benchmark = None

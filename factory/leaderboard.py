@@ -28,10 +28,13 @@ COLUMNS = (
     "max_drawdown",
     "win_rate",
     "dsr",
+    "dsr_trials",
     "score",
     "eligible",
     "gate",
     "n_obs",
+    "origin",
+    "lineage",
 )
 
 
@@ -83,7 +86,25 @@ def leaderboard(db: Database) -> Leaderboard | None:
         for cid in table.index
     ]
     table["params"] = [json.loads(p) if p else {} for p in table["params"]]
+    # The population N behind every row's DSR (the same for the whole snapshot) and where
+    # each config came from: the plan, or a tuning study's trial (its lineage).
+    table["dsr_trials"] = snap.summary.get("n_trials")
+    lineage = configs["lineage"].reindex(table.index) if "lineage" in configs else None
+    table["lineage"] = [
+        json.loads(raw) if isinstance(raw, str) else None
+        for raw in (lineage if lineage is not None else [None] * len(table))
+    ]
+    table["origin"] = [origin(item) for item in table["lineage"]]
     return Leaderboard(snap, table.sort_values("rank"), tuple(active))
+
+
+def origin(lineage: dict[str, object] | None) -> str:
+    """``plan``, or ``tune/ridge/ohlcv/L30/tpe/3f9c0a1b#12 < 4629195a7039`` (study, trial,
+    parent config) for a bred config."""
+    if not lineage:
+        return "plan"
+    parent = lineage.get("parent")
+    return f"{lineage.get('study')}#{lineage.get('trial')}" + (f" < {parent}" if parent else "")
 
 
 def short_params(params: dict[str, object]) -> str:

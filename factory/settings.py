@@ -401,6 +401,34 @@ class SchedulerSettings(Section):
     )
 
 
+class RefineSettings(Section):
+    """`factory tune` and the daemon's refine job (docs/user-guide.md, "Tuning")."""
+
+    tune_end: date | None = Field(
+        None,
+        description="studies read only bars before this date; none = the first tune_fraction of history",
+    )
+    tune_fraction: float = Field(
+        0.6, gt=0, lt=1, description="share of history studies may read when tune_end is unset"
+    )
+    trials: int = Field(30, ge=1, description="trials per study (`factory tune --trials`)")
+    sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="Optuna sampler")
+    prune_blocks: int = Field(
+        4, ge=1, description="walk-forward segments a trial reports to the median pruner"
+    )
+    seed: int = Field(0, description="sampler seed")
+    breed_top: int = Field(1, ge=0, description="best trials a finished study proposes as configs")
+    pool_budget: int = Field(486, ge=1, description="configs the refine job keeps in the pool")
+    min_track_bars: int = Field(
+        60, ge=1, description="a config is retired for rank only after this many bars of record"
+    )
+    retire_quantile: float = Field(
+        0.1, ge=0, le=1, description="bottom share of the rated pool the refine job may retire"
+    )
+    max_retire: int = Field(10, ge=0, description="most configs retired for rank per refine run")
+    max_breed: int = Field(10, ge=0, description="most configs bred per refine run")
+
+
 class IngestSettings(Section):
     """New bars for `factory run`: a watched drop directory (docs/operations.md, "Ingest")."""
 
@@ -482,6 +510,7 @@ class Settings(BaseSettings):
     portfolio: PortfolioSettings = Field(default_factory=PortfolioSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    refine: RefineSettings = Field(default_factory=RefineSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod

@@ -17,9 +17,11 @@ where N comes from:
 - ``earlier_settings``: configs evaluated under evaluation settings (costs, horizon,
   cadence, ...) that were since changed; trying settings until one passes is a search
   too;
-- ``tuning``: hyper-parameter tuning trials (e.g. Optuna) not stored as configs.
+- ``tuning``: hyper-parameter tuning trials (e.g. Optuna) not stored as configs;
+- ``retired``: configs retired from the pool (bottom of the ranking, or gone from the
+  plan): no longer rated, still tried.
 
-The last three are counts the caller knows (the plan, the settings history, the tuning
+The last four are counts the caller knows (the plan, the settings history, the tuning
 studies); ``rate(..., extra_trials={"pending": 30, ...})`` passes them. ``with_returns``
 is the number of configs whose Sharpe ratios estimate V and ρ̄ (those with at least
 ``min_track_record`` bars, or every config with ≥ 2 bars if fewer than two have that).
@@ -36,7 +38,7 @@ from typing import Final
 __all__ = ["EXTRA_TRIAL_SOURCES", "TrialPopulation", "validate_extra_trials"]
 
 #: Keys accepted in ``rate(..., extra_trials=...)``.
-EXTRA_TRIAL_SOURCES: Final = ("pending", "earlier_settings", "tuning")
+EXTRA_TRIAL_SOURCES: Final = ("pending", "earlier_settings", "tuning", "retired")
 
 
 def validate_extra_trials(extra_trials: Mapping[str, int] | None) -> dict[str, int]:
@@ -67,6 +69,7 @@ class TrialPopulation:
     pending: int = 0
     earlier_settings: int = 0
     tuning: int = 0
+    retired: int = 0
     with_returns: int = 0
 
     def __post_init__(self) -> None:
@@ -87,6 +90,7 @@ class TrialPopulation:
             "pending": self.pending,
             "earlier_settings": self.earlier_settings,
             "tuning": self.tuning,
+            "retired": self.retired,
         }
 
     def describe(self) -> str:

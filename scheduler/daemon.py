@@ -13,7 +13,11 @@ rate       now floored to 5 minutes                             rating snapshot
 promote    UTC date of now                                      promotion cycle
 rebalance  date of the last bar                                 target weights + export
 prune      UTC date of now                                      artifact check + retention
+refine     UTC date of now                                      retire + breed (pool)
 =========  ===================================================  =====================
+
+The evaluated pool is the plan's configs plus those bred by tuning studies, minus the
+retired ones (`factory.refine.pool`).
 
 A job records ``running`` then ``done`` (or ``failed`` with its error) in the ``runs``
 table. Because every job is idempotent for its key, a crash or restart resumes where it
@@ -69,6 +73,8 @@ from factory.jobs import (
 from factory.monitor.alerts import Alert, send_alerts
 from factory.monitor.job import monitor_job, monitor_key
 from factory.plan import ModelConfig
+from factory.refine.job import refine_job
+from factory.refine.pool import pool_configs
 from factory.storage import decisions
 from factory.storage.bars import data_version, load_market_data
 from factory.storage.lease import job_lease
@@ -81,7 +87,7 @@ DB_UNREACHABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
 log = logging.getLogger(__name__)
 
-JOBS = ("ingest", "evaluate", "monitor", "rate", "promote", "rebalance", "prune")
+JOBS = ("ingest", "evaluate", "monitor", "rate", "promote", "rebalance", "prune", "refine")
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,8 @@ def tick(
     except LookupError:
         return [*results, JobResult("evaluate", "-", "skipped", "no bars stored yet")]
     last_bar = data.timestamps[-1].to_pydatetime()
-    configs = catalog.plan(app.settings, catalog.profile(data)).configs
+    planned = catalog.plan(app.settings, catalog.profile(data)).configs
+    configs = pool_configs(app.db, planned)
     catch_up = monitor_keys(
         list(data.timestamps.to_pydatetime()),
         decisions.last_done_key(app.db, "monitor"),
@@ -188,6 +195,7 @@ def tick(
         "promote": cycle_key(now),
         "rebalance": rebalance_key(last_bar),
         "prune": cycle_key(now),
+        "refine": cycle_key(now),
     }
 
     inputs = RatingInputs(data=data, planned=[c.config_id for c in configs])
@@ -218,6 +226,7 @@ def tick(
         "promote": promote,
         "rebalance": lambda: f"gross {rebalance_job(app).rebalance.gross:.3f}",
         "prune": lambda: _pruned(prune_job(app)),
+        "refine": lambda: refine_job(app, planned=planned, inputs=inputs).summary(),
     }
     stopped: set[str] = set()
     ran: list[JobResult] = []

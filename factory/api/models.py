@@ -145,10 +145,19 @@ class LeaderboardRow(Out):
     max_drawdown: float | None = None
     win_rate: float | None = None
     dsr: float | None = Field(None, description="deflated Sharpe: P(true Sharpe > 0)")
+    dsr_trials: int | None = Field(
+        None, description="N: every trial the DSR is deflated by (tuning trials included)"
+    )
     score: float | None = None
     eligible: bool = False
     gate: str = Field("", description="why a config is not eligible (empty when it is)")
     n_obs: float | None = None
+    origin: str = Field(
+        "plan", description="plan, or study#trial < parent config for a config bred by tuning"
+    )
+    lineage: dict[str, Any] | None = Field(
+        None, description="a bred config's study, trial, parent config and tuning score"
+    )
 
 
 class LeaderboardOut(Out):

@@ -66,6 +66,7 @@ def _register() -> None:
         pipeline_cmd,
         review_cmd,
         serve_cmd,
+        tune_cmd,
     )
 
     app.add_typer(data_cmd.app, name="data", help="Import, generate and inspect market data.")
@@ -77,6 +78,7 @@ def _register() -> None:
     health_cmd.register(app)
     monitor_cmd.register(app)
     review_cmd.register(app)
+    tune_cmd.register(app)
 
 
 _register()

@@ -222,7 +222,11 @@ def evaluate(
 
         for name in arch:
             registry.get(name)  # unknown name -> KeyError with "did you mean"
-    chosen = [c for c in exp.configs if not arch or c.architecture in arch]
+    from factory.refine.pool import pool_configs
+
+    # The pool: the plan's configs and those bred by `factory tune`, none retired.
+    pool = pool_configs(a.db, exp.configs)
+    chosen = [c for c in pool if not arch or c.architecture in arch]
     if limit:
         chosen = chosen[:limit]
     s = a.settings.scheduler
@@ -412,6 +416,9 @@ def leaderboard(
     if format == "csv":
         flat = table[cols].copy()
         flat["params"] = [json.dumps(p, sort_keys=True) for p in flat["params"]]
+        flat["lineage"] = [
+            "" if item is None else json.dumps(item, sort_keys=True) for item in flat["lineage"]
+        ]
         print_csv(flat)
         return
     table["params"] = [short_params(p) for p in table["params"]]
@@ -423,7 +430,7 @@ def leaderboard(
     )
     print_table(
         table,
-        columns=[c for c in cols if c not in ("params", "n_obs", "eligible")],
+        columns=[c for c in cols if c not in ("params", "n_obs", "eligible", "lineage")],
         formats={
             "rank": "d",
             "lookback": "d",
@@ -434,6 +441,7 @@ def leaderboard(
             "max_drawdown": ".1%",
             "win_rate": ".1%",
             "dsr": ".2f",
+            "dsr_trials": "d",
             "score": ".3f",
         },
         title=f"leaderboard (top {min(top, len(lb.table))} of {len(lb.table)})",

@@ -38,7 +38,8 @@ def load_history(app: App, start: datetime | None = None, end: datetime | None =
     out-of-sample returns, ``end`` to the last bar with returns. Raises
     :class:`NothingToDo` when nothing has been evaluated or the period is empty.
     """
-    ctx = rating_context(app)
+    # Retired configs included: in the past they were part of the pool (no survivorship bias).
+    ctx = rating_context(app, include_retired=True)
     settings = app.settings
     params = catalog.eval_params(settings)
     policy = ctx.policy

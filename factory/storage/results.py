@@ -356,8 +356,26 @@ def trial_counts(db: Database, eval_key: str) -> TrialCounts:
 
 
 def tuning_trials(db: Database) -> int:
-    """Trials run by hyperparameter studies (`factory tune`); 0 until one has run."""
-    return 0
+    """Trials run by hyperparameter studies (`factory tune`, the refine job): the sum of
+    the ``tuning_studies`` ledger — every trial, complete, pruned or failed."""
+    t = table("tuning_studies")
+    with db.begin() as conn:
+        return int(conn.execute(select(func.coalesce(func.sum(t.c.n_trials), 0))).scalar_one())
+
+
+def bred_ids(db: Database) -> list[str]:
+    """Configs bred by tuning studies (``lineage`` set), retired or not."""
+    t = table("configs")
+    with db.begin() as conn:
+        return list(conn.execute(select(t.c.config_id).where(t.c.lineage.is_not(None))).scalars())
+
+
+def retired_ids(db: Database) -> set[str]:
+    """Configs retired from the pool (`factory.refine.pool`): history kept, not evaluated
+    or rated any more."""
+    t = table("configs")
+    with db.begin() as conn:
+        return set(conn.execute(select(t.c.config_id).where(t.c.retired_at.is_not(None))).scalars())
 
 
 def load_configs(db: Database, ids: Sequence[str] | None = None) -> pd.DataFrame:

@@ -200,6 +200,25 @@ class Trial(Base):
     sharpe: Mapped[float | None] = mapped_column(Double, nullable=True)  # per bar, at archive
 
 
+class TuningStudy(Base):
+    """One Optuna study of `factory tune` (the trials themselves live in Optuna's storage,
+    `factory.refine.storage`): every trial counted here joins the deflated Sharpe's
+    multiple-testing population."""
+
+    __tablename__ = "tuning_studies"
+    study_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    architecture: Mapped[str] = mapped_column(String(64))
+    feature_set: Mapped[str] = mapped_column(String(64))
+    lookback: Mapped[int] = mapped_column(Integer)
+    sampler: Mapped[str] = mapped_column(String(16))
+    boundary: Mapped[datetime] = mapped_column(DateTime)  # studies read bars before it
+    n_trials: Mapped[int] = mapped_column(Integer)  # every trial, whatever its state
+    n_complete: Mapped[int] = mapped_column(Integer)
+    n_pruned: Mapped[int] = mapped_column(Integer)
+    best_value: Mapped[float | None] = mapped_column(Double, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class Event(Base):
     """Something an operator should be able to find later: a health state change, a
     quarantined file, an alert, a config retired or born, a job giving up."""

@@ -79,6 +79,7 @@ def test_earlier_settings_and_tuning_trials_add_up(returns: pd.DataFrame) -> Non
         "pending": 3,
         "earlier_settings": 120,
         "tuning": 500,
+        "retired": 0,
     }
     assert ratings.n_trials == population.total == 664
     summary = ratings.summary()

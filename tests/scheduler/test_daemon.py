@@ -98,7 +98,7 @@ def test_each_job_runs_once_per_time_key(loop_app: App, caplog: pytest.LogCaptur
     new_bars = sorted(load_market_data(a.db).timestamps)[-3:]
     assert [r.time_key for r in results if r.job == "monitor"] == [monitor_key(b) for b in new_bars]
     clock.advance(timedelta(days=1))
-    assert set(ran(tick(a, be))) == {"rate", "promote", "prune"}
+    assert set(ran(tick(a, be))) == {"rate", "promote", "prune", "refine"}
     assert decisions.latest_cycle(a.db) is not None
     monitor_runs = [r for r in decisions.recent_runs(a.db, limit=100) if r.job == "monitor"]
     assert len(monitor_runs) == 4 and {r.status for r in monitor_runs} == {"done"}
