@@ -21,9 +21,11 @@ def import_path(
     kind: Kind = "bars",
     at: datetime,
     future_tolerance: timedelta = FUTURE_TOLERANCE,
+    close_only: bool = False,
 ) -> ImportResult:
     """Import a file (long form) or a directory of per-asset files. Every file is validated
-    before anything is written; the write is one transaction."""
+    before anything is written; the write is one transaction. ``close_only``: bars files
+    of ``timestamp, asset, close`` (open/high/low/volume stay NULL, never invented)."""
     files = list_input_files(path)
     per_asset = path.is_dir()
     if per_asset:
@@ -38,15 +40,26 @@ def import_path(
                 )
             seen[f.stem] = f
     frames = [
-        Frame(str(f), kind, load_file(f, kind, asset_from_name=per_asset).frame) for f in files
+        Frame(
+            str(f),
+            kind,
+            load_file(f, kind, asset_from_name=per_asset, close_only=close_only).frame,
+        )
+        for f in files
     ]
     return store_frames(db, frames, source=str(path), at=at, future_tolerance=future_tolerance)
 
 
 def import_frame(
-    db: Database, frame: pd.DataFrame, *, kind: Kind, source: str, at: datetime
+    db: Database,
+    frame: pd.DataFrame,
+    *,
+    kind: Kind,
+    source: str,
+    at: datetime,
+    close_only: bool = False,
 ) -> ImportResult:
     """Import an in-memory long frame (sample data, synthetic data) through the same
     validation as files."""
-    canonical = validate_frame(source, frame, kind)
+    canonical = validate_frame(source, frame, kind, close_only=close_only)
     return store_frames(db, [Frame(source, kind, canonical)], source=source, at=at)

@@ -22,6 +22,7 @@ from factory.data.schema import (
     BAR_REQUIRED,
     IGNORED,
     KEY,
+    NOT_IN_CLOSE_ONLY,
     PRICES,
     SENTIMENT_OPTIONAL,
     SENTIMENT_REQUIRED,
@@ -89,9 +90,12 @@ def list_input_files(path: Path) -> list[Path]:
     return [path]
 
 
-def load_file(path: Path, kind: Kind, *, asset_from_name: bool) -> LoadedFile:
+def load_file(
+    path: Path, kind: Kind, *, asset_from_name: bool, close_only: bool = False
+) -> LoadedFile:
     """Read and validate one file. ``asset_from_name``: the file holds one asset named by
-    its stem (directory import) and has no ``asset`` column."""
+    its stem (directory import) and has no ``asset`` column. ``close_only``: bars with a
+    close and nothing else (see `factory.data.schema`)."""
     name = str(path)
     raw = _read_raw(path)
     if raw.empty:
@@ -115,18 +119,23 @@ def load_file(path: Path, kind: Kind, *, asset_from_name: bool) -> LoadedFile:
                 f"._^=-, at most {MAX_NAME} characters)",
             )
         raw.insert(0, "asset", path.stem)
-    return LoadedFile(path, kind, validate_frame(name, raw, kind))
+    return LoadedFile(path, kind, validate_frame(name, raw, kind, close_only=close_only))
 
 
-def validate_frame(name: str, raw: pd.DataFrame, kind: Kind) -> pd.DataFrame:
+def validate_frame(
+    name: str, raw: pd.DataFrame, kind: Kind, *, close_only: bool = False
+) -> pd.DataFrame:
     """Apply every rule to a raw long frame (strings or numbers) and return the canonical
-    frame. ``name`` is what errors call the source."""
+    frame. ``name`` is what errors call the source. ``close_only`` (bars only): the frame
+    holds ``timestamp, asset, close``; the canonical frame has no open/high/low/volume."""
+    if close_only and kind != "bars":
+        raise ValueError("close_only applies to bars")
     if raw.empty:
         raise DataValidationError(name, "empty file", "no data rows")
     raw = raw.reset_index(drop=True)
     raw.columns = canonical_columns(list(raw.columns))
-    _check_columns(name, raw, kind)
-    frame = _convert(name, raw, kind)
+    _check_columns(name, raw, kind, close_only)
+    frame = _convert(name, raw, kind, close_only)
     _check_duplicates(name, frame)
     # The index keeps each row's position in the file, so later errors can name it.
     return frame.sort_values(list(KEY), kind="stable")
@@ -178,7 +187,9 @@ def _has_meaningful_index(table: pd.DataFrame) -> bool:
     return not isinstance(table.index, pd.RangeIndex) or table.index.name is not None
 
 
-def _expected_columns(kind: Kind) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _expected_columns(kind: Kind, close_only: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if kind == "bars" and close_only:
+        return (*KEY, "close"), IGNORED
     if kind == "bars":
         return (*KEY, *BAR_REQUIRED), (*BAR_OPTIONAL, *IGNORED)
     if kind == "sentiment":
@@ -186,16 +197,28 @@ def _expected_columns(kind: Kind) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return KEY, ()
 
 
-def _check_columns(name: str, raw: pd.DataFrame, kind: Kind) -> None:
-    required, optional = _expected_columns(kind)
+def _check_columns(name: str, raw: pd.DataFrame, kind: Kind, close_only: bool) -> None:
+    required, optional = _expected_columns(kind, close_only)
     missing = [c for c in required if c not in raw.columns]
     if missing:
+        hint = ""
+        if kind == "bars" and "close" in raw.columns and set(missing) <= set(NOT_IN_CLOSE_ONLY):
+            hint = "; a file of closes only imports with --close-only"
         raise DataValidationError(
             name,
             "missing column",
             f"{', '.join(repr(c) for c in missing)} required for {kind} "
-            f"(columns present: {', '.join(map(str, raw.columns))})",
+            f"(columns present: {', '.join(map(str, raw.columns))}){hint}",
         )
+    if close_only:
+        extra = [c for c in raw.columns if c in (*NOT_IN_CLOSE_ONLY, *BAR_OPTIONAL)]
+        if extra:
+            raise DataValidationError(
+                name,
+                "not a close-only file",
+                f"it has column {extra[0]!r}; a close-only import takes timestamp, asset and "
+                "close (import the file without --close-only to keep its other columns)",
+            )
     if kind == "onchain":
         if len(raw.columns) <= len(KEY):
             raise DataValidationError(
@@ -220,7 +243,7 @@ def _check_columns(name: str, raw: pd.DataFrame, kind: Kind) -> None:
         )
 
 
-def _convert(name: str, raw: pd.DataFrame, kind: Kind) -> pd.DataFrame:
+def _convert(name: str, raw: pd.DataFrame, kind: Kind, close_only: bool) -> pd.DataFrame:
     out = pd.DataFrame(index=raw.index)
     out["timestamp"] = _parse_timestamps(name, raw["timestamp"])
     asset = raw["asset"].astype(str).str.strip()
@@ -238,7 +261,9 @@ def _convert(name: str, raw: pd.DataFrame, kind: Kind) -> pd.DataFrame:
     value_cols = [c for c in raw.columns if c not in (*KEY, *IGNORED)]
     for col in value_cols:
         out[col] = _parse_numbers(name, raw[col], col)
-    if kind == "bars":
+    if kind == "bars" and close_only:
+        _check_closes(name, out)
+    elif kind == "bars":
         _check_bars(name, out)
     elif kind == "sentiment":
         _check_finite(name, out, ["score"], "NaN or inf value")
@@ -355,6 +380,19 @@ def _check_finite(name: str, frame: pd.DataFrame, cols: list[str], rule: str) ->
                 f"column {col!r} is {frame[col].iloc[row]} for {_describe_row(frame, row)}",
                 row + 1,
             )
+
+
+def _check_closes(name: str, f: pd.DataFrame) -> None:
+    """The rules of a close-only file: every close present, finite and positive."""
+    _check_finite(name, f, ["close"], "NaN or inf price")
+    row = _first(f["close"].to_numpy() <= 0)
+    if row is not None:
+        raise DataValidationError(
+            name,
+            "non-positive price",
+            f"close={f['close'].iloc[row]} for {_describe_row(f, row)}",
+            row + 1,
+        )
 
 
 def _check_bars(name: str, f: pd.DataFrame) -> None:
