@@ -4,6 +4,7 @@ inventing anything, storage on SQLite and PostgreSQL, the plan's exclusions, the
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from factory import catalog
+from factory.cli import app as cli
 from factory.data.errors import DataValidationError
 from factory.data.importer import import_frame, import_path
 from factory.data.loader import validate_frame
@@ -189,3 +192,32 @@ def test_a_small_evaluation_on_closes_alone(tmp_path: Path) -> None:
         run_sweep(nxt.db, nxt.settings, data, configs, SerialBackend(), nxt.clock, progress=False)
     a.close()
     nxt.close()
+
+
+def test_the_sp500_20_sample_imports_close_only_from_the_command_line(
+    tmp_path: Path, workdir: Path
+) -> None:
+    """skfolio's 20 large caps, offline: 20 assets x 8313 days, closes only (one import
+    of 166,260 bars; SQLite only, the storage rules are tested on both databases above)."""
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    runner = CliRunner()
+    helptext = runner.invoke(cli, ["data", "import", "--help"], terminal_width=200).output
+    assert "sp500-20" in helptext and "arch" in helptext and "--close-only" in helptext
+    bad = runner.invoke(
+        cli, ["--db", url, "data", "import", "--sample", "sp500-21"], env={"COLUMNS": "200"}
+    )
+    assert bad.exit_code == 2 and "arch, sp500-20" in bad.output
+
+    out = runner.invoke(
+        cli, ["--db", url, "data", "import", "--sample", "sp500-20", "--format", "json"]
+    )
+    assert out.exit_code == 0, out.output
+    payload = json.loads(out.output)
+    assert payload["close_only"] is True and payload["sample"] == "sp500-20"
+    assert len(payload["assets"]) == 20 and {"AAPL", "XOM"} <= set(payload["assets"])
+    assert payload["rows_added"] == 20 * 8313
+    db = Database(url)
+    assert stored_nulls(db) == dict.fromkeys(("rows", *OHLV), 20 * 8313)
+    data = load_market_data(db)
+    assert data.columns == ("close",) and data.timestamps[0] == pd.Timestamp("1990-01-02")
+    db.dispose()
