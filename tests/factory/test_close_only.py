@@ -147,11 +147,11 @@ def test_the_plan_excludes_what_needs_ohlv_and_keeps_close_only_pipelines(tmp_pa
     )
     import_frame(a.db, closes(3, 400), kind="bars", source="c", at=AT, close_only=True)
     exp = catalog.plan(a.settings, catalog.profile(load_market_data(a.db)))
-    assert {c.feature_set for c in exp.configs} == {"momentum", "cross_asset"}
+    # volatility runs on its close-to-close part (features/pipelines/volatility.py)
+    assert {c.feature_set for c in exp.configs} == {"momentum", "cross_asset", "volatility"}
     reasons = {e.reason for e in exp.exclusions if e.rule == "infeasible data"}
     assert reasons == {
         "ohlcv needs high, low, open, volume, which the data lacks",
-        "volatility needs high, low, open, which the data lacks",
         "technical needs high, low, volume, which the data lacks",
     }
     a.close()
@@ -173,13 +173,13 @@ def test_a_small_evaluation_on_closes_alone(tmp_path: Path) -> None:
         tmp_path,
         **{
             "plan.architectures": ["ridge"],
-            "plan.feature_sets": ["momentum", "cross_asset", "ohlcv"],
+            "plan.feature_sets": ["momentum", "cross_asset", "volatility", "ohlcv"],
         },
     )
     import_frame(a.db, closes(4, 500, seed=5), kind="bars", source="c", at=AT, close_only=True)
     data = load_market_data(a.db)
     configs = catalog.plan(a.settings, catalog.profile(data)).configs
-    assert {c.feature_set for c in configs} == {"momentum", "cross_asset"}
+    assert {c.feature_set for c in configs} == {"momentum", "cross_asset", "volatility"}
     report = run_sweep(a.db, a.settings, data, configs, SerialBackend(), a.clock, progress=False)
     assert (report.evaluated, report.failed) == (len(configs), 0)
     t = table("config_returns")
