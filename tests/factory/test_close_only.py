@@ -221,3 +221,34 @@ def test_the_sp500_20_sample_imports_close_only_from_the_command_line(
     data = load_market_data(db)
     assert data.columns == ("close",) and data.timestamps[0] == pd.Timestamp("1990-01-02")
     db.dispose()
+
+
+def test_migration_0014_keeps_stored_bars_and_lets_ohlv_be_null(db_url: str) -> None:
+    """A database at 0010 (OHLCV NOT NULL) with a bar stored upgrades to the head: the bar
+    is intact and close-only bars can be stored."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from factory.storage.database import alembic_config, create_db_engine, normalise_url
+
+    engine = create_db_engine(normalise_url(db_url))
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0010")
+        nullable = {c["name"]: c["nullable"] for c in inspect(conn).get_columns("bars")}
+        assert not any(nullable[c] for c in OHLV)
+        conn.execute(
+            text(
+                "INSERT INTO bars (asset, ts, open, high, low, close, volume) "
+                "VALUES ('OLD', '2020-01-02 00:00:00', 1, 2, 0.5, 1.5, 10)"
+            )
+        )
+    engine.dispose()
+    db = Database(db_url)  # migrates to the head
+    with db.begin() as conn:
+        nullable = {c["name"]: c["nullable"] for c in inspect(conn).get_columns("bars")}
+        assert all(nullable[c] for c in OHLV) and not nullable["close"]
+        old = conn.execute(text("SELECT open, high, low, close, volume FROM bars")).one()
+    assert tuple(old) == (1.0, 2.0, 0.5, 1.5, 10.0)
+    import_frame(db, closes(1, 5), kind="bars", source="c", at=AT, close_only=True)
+    assert stored_nulls(db)["open"] == 5
+    db.dispose()
