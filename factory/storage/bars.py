@@ -345,7 +345,8 @@ def _align_aux(aux: pd.DataFrame, index: pd.MultiIndex) -> pd.DataFrame:
 
 
 def data_summary(db: Database) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per-asset bar summary, per-kind auxiliary summary)."""
+    """(per-asset bar summary, per-kind auxiliary summary). The bar summary's ``columns``
+    is ``"ohlcv"`` or ``"close"`` (close-only bars)."""
     b = Bar.__table__
     a = AuxValue.__table__
     with db.begin() as conn:
@@ -356,14 +357,18 @@ def data_summary(db: Database) -> tuple[pd.DataFrame, pd.DataFrame]:
                     func.min(b.c.ts).label("first"),
                     func.max(b.c.ts).label("last"),
                     func.count().label("bars"),
+                    func.count(b.c.open).label("with_open"),
                 )
                 .group_by(b.c.asset)
                 .order_by(b.c.asset)
             )
             .mappings()
             .all(),
-            columns=["asset", "first", "last", "bars"],
+            columns=["asset", "first", "last", "bars", "with_open"],
         )
+        # An asset's bars are all close-only or all OHLCV (the importer refuses a mix).
+        bars["columns"] = np.where(bars["with_open"] == 0, "close", "ohlcv")
+        bars = bars.drop(columns="with_open")
         aux = pd.DataFrame(
             conn.execute(
                 select(

@@ -22,7 +22,7 @@ from factory.data.loader import validate_frame
 from factory.data.synth import synth_universe
 from factory.evaluation.inputs import check_execution
 from factory.settings import SettingsError
-from factory.storage.bars import load_market_data
+from factory.storage.bars import data_summary, load_market_data
 from factory.storage.database import Database, table
 from scheduler.backends import SerialBackend
 from scheduler.sweep import run_sweep
@@ -93,6 +93,8 @@ def test_close_only_and_ohlcv_bars_of_one_asset_do_not_mix(db: Database) -> None
     with pytest.raises(DataValidationError, match="C000 has close-only bars stored"):
         import_frame(db, more, kind="bars", source="more", at=AT)
     assert stored_nulls(db)["rows"] == 100  # nothing of the refused imports was written
+    summary = data_summary(db)[0].set_index("asset")["columns"].to_dict()
+    assert summary == {"C000": "close", "SYN000": "ohlcv"}
 
 
 def test_a_mixed_universe_keeps_only_the_columns_every_asset_has(db: Database) -> None:
