@@ -80,7 +80,7 @@ def one_book(book: str, bars: pd.DataFrame, root: Path, args: argparse.Namespace
     clock = FakeClock(datetime(last.year, last.month, last.day, 23, 0))
     app = App(settings, clock=clock)
     sample = get_sample("sp500-20")
-    import_frame(app.db, bars, kind="bars", source=sample.source, at=clock.now(), close_only=True)
+    import_frame(app.db, bars, kind="bars", source=sample.source, at=app.now(), close_only=True)
     data = load_market_data(app.db)
     configs = catalog.plan(settings, catalog.profile(data)).configs
     backend = make_backend(args.backend, workers=args.workers)

@@ -1,6 +1,7 @@
 """``factory demo``: the whole loop on the embedded real data, in one command.
 
-init -> import the S&P 500 / NASDAQ sample (arch.data) -> attach synthetic sentiment and
+init -> import the S&P 500 / NASDAQ sample (arch.data; ``--sample sp500-20`` for the 20
+large caps, closes only: much slower, see docs/user-guide.md 2.12) -> attach synthetic sentiment and
 on-chain series so that all eight pipelines run -> expand a demo plan (one config per
 architecture: its first param combination, lookback 30 or 14) -> evaluate on Ray -> rate ->
 promote -> rebalance -> leaderboard -> report (out/report.html, with the historical
@@ -63,7 +64,8 @@ def demo(
         ),
     ] = "arch",
 ) -> None:
-    """Run the whole factory loop on the embedded real data (about 2-5 minutes on 2 cores)."""
+    """Run the whole factory loop on the embedded real data (about 2-5 minutes on 2 cores
+    with the default arch sample; sp500-20 takes far longer)."""
     from factory import catalog
     from factory.cli import data_cmd, pipeline_cmd
     from factory.data.importer import import_frame
