@@ -21,7 +21,8 @@ on its own), rates and promotes once at the last bar, and replays the factory
   equally weighted, rebalanced to equal, same costs) over the same bars.
 
 Time is bounded by the plan (9 configs x 3 books) and ``--start``; the total and each
-book's wall time are printed.
+book's wall time are printed. Run again with the same ``--dir`` to resume: evaluated
+configs are skipped, so only the rating, promotion and replay are redone.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def one_book(book: str, bars: pd.DataFrame, root: Path, args: argparse.Namespace
     live, ew = payload["strategies"]["factory"], payload["strategies"]["buy_and_hold"]
     return {
         "book": book,
-        "configs": report.evaluated,
+        "configs": payload["configs_evaluated"],  # with a stored record (a rerun resumes)
         "failed": report.failed,
         "eligible": int(ratings.table["eligible"].sum()),
         "live": len(cycle.active),
@@ -108,7 +109,7 @@ def one_book(book: str, bars: pd.DataFrame, root: Path, args: argparse.Namespace
         "ew_return": ew["annual_return"],
         "ew_sharpe": ew["sharpe"],
         "ew_maxdd": ew["max_drawdown"],
-        "period": f"{payload['start'][:10]}..{payload['end'][:10]}",
+        "period": f"{pd.Timestamp(payload['start']):%Y-%m-%d}..{pd.Timestamp(payload['end']):%Y-%m-%d}",
         "seconds": round(time.perf_counter() - started, 1),
     }
 
