@@ -12,8 +12,11 @@ configs; the book changes what every config's returns mean, so each book is eval
 on its own), rates and promotes once at the last bar, and replays the factory
 (`factory simulate`) over the last ``--last-years`` years. It prints one table:
 
-* ``configs``: configs evaluated; ``eligible``: configs passing every gate at the last bar;
-  ``live``: the live set promoted at the last bar;
+* ``configs``: configs evaluated; ``eligible``: configs passing every gate at the last bar
+  (``top_gate``: the gate most of the others fail first, ``best_sharpe``: the best
+  annualised Sharpe since inception as rated, i.e. of the returns net of beta x the
+  equal-weight universe under the default ``[rating] benchmark = "universe"``); ``live``: the live set promoted at the
+  last bar;
 * ``live_*``: the replayed live set (point-in-time promotion and rebalance, out of sample,
   after costs) over the last years: annual return, Sharpe, max drawdown, mean live-set
   size, bars in cash;
@@ -100,6 +103,9 @@ def one_book(book: str, bars: pd.DataFrame, root: Path, args: argparse.Namespace
         "configs": payload["configs_evaluated"],  # with a stored record (a rerun resumes)
         "failed": report.failed,
         "eligible": int(ratings.table["eligible"].sum()),
+        # why the others are not: the most common first failed gate, and the best Sharpe
+        "top_gate": _top_gate(ratings.table),
+        "best_sharpe": float(ratings.table["sharpe_all"].max()),
         "live": len(cycle.active),
         "live_return": live["annual_return"],
         "live_sharpe": live["sharpe"],
@@ -112,6 +118,15 @@ def one_book(book: str, bars: pd.DataFrame, root: Path, args: argparse.Namespace
         "period": f"{pd.Timestamp(payload['start']):%Y-%m-%d}..{pd.Timestamp(payload['end']):%Y-%m-%d}",
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def _top_gate(table: pd.DataFrame) -> str:
+    gates = table.loc[~table["eligible"].astype(bool), "gate"].astype(str)
+    gates = gates[gates != ""].str.extract(r"^([^0-9]*)")[0].str.strip()  # name, no figures
+    if gates.empty:
+        return ""
+    name, count = gates.value_counts().index[0], int(gates.value_counts().iloc[0])
+    return f"{name} ({count})"
 
 
 def main() -> None:
