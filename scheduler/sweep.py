@@ -47,7 +47,7 @@ from factory.evaluation.engine import (
     evaluate_config,
     load_pipeline,
 )
-from factory.evaluation.inputs import build_inputs
+from factory.evaluation.inputs import build_inputs, check_execution
 from factory.evaluation.pipeline import FittedPipeline
 from factory.plan import ModelConfig
 from factory.settings import Settings
@@ -202,6 +202,7 @@ def run_sweep(
     started = clock.now()
     now = _naive(started)
     params = eval_params(settings)
+    check_execution(params.execution, data)
     e = settings.evaluation
     retry = RetryPolicy(e.max_attempts, timedelta(minutes=e.retry_backoff_minutes))
     upsert_configs(db, configs, at=now)

@@ -24,14 +24,26 @@ def import_(
     path: Annotated[
         Path | None,
         typer.Argument(
-            help="a CSV/Parquet file (long form) or a directory of <ASSET>.csv|.parquet"
+            help="a CSV/Parquet file (long form) or a directory of <ASSET>.csv|.parquet; "
+            "with --sample, the sample's name"
         ),
     ] = None,
     kind: Annotated[str, typer.Option(help=f"what the file holds: {', '.join(KINDS)}")] = "bars",
     sample: Annotated[
         bool,
         typer.Option(
-            "--sample", help="import the embedded S&P 500 / NASDAQ daily sample (arch.data)"
+            "--sample",
+            help="import an embedded sample: `--sample` (or `--sample arch`) = S&P 500 and "
+            "NASDAQ daily OHLCV 1999-2018 (arch.data); `--sample sp500-20` = 20 US large "
+            "caps, daily adjusted closes 1990-2022, closes only (skfolio)",
+        ),
+    ] = False,
+    close_only: Annotated[
+        bool,
+        typer.Option(
+            "--close-only",
+            help="bars files of timestamp, asset, close only: open/high/low/volume stay empty "
+            "(never invented) and the plan excludes the pipelines that need them",
         ),
     ] = False,
     format: Annotated[Output, typer.Option("--format")] = Output.table,
@@ -42,25 +54,55 @@ def import_(
 
     from factory.cli import make_app
     from factory.data.importer import import_frame, import_path
-    from factory.data.sample import SOURCE, sample_frame
+    from factory.data.sample import SAMPLES, get_sample, load_sample
 
     if kind not in KINDS:
         raise typer.BadParameter(f"--kind must be one of {', '.join(KINDS)}")
-    if sample == (path is not None):
-        raise typer.BadParameter("give a PATH or --sample (exactly one)")
-    a = make_app(ctx)
     if sample:
-        result = import_frame(a.db, sample_frame(), kind="bars", source=SOURCE, at=a.now())
+        # `--sample sp500-20` reaches here as the flag plus PATH "sp500-20".
+        name = "arch" if path is None else str(path)
+        if name not in SAMPLES:
+            raise typer.BadParameter(
+                f"give a PATH or --sample [NAME], not both: samples are {', '.join(SAMPLES)}"
+            )
+        if close_only or kind != "bars":
+            raise typer.BadParameter("--sample takes neither --close-only nor --kind")
+    elif path is None:
+        raise typer.BadParameter("give a PATH or --sample [NAME] (one of them)")
+    if close_only and kind != "bars":
+        raise typer.BadParameter("--close-only applies to bars (--kind bars)")
+    a = make_app(ctx)
+    chosen = None
+    if sample:
+        chosen = get_sample(name)
+        result = import_frame(
+            a.db,
+            load_sample(chosen.name),
+            kind="bars",
+            source=chosen.source,
+            at=a.now(),
+            close_only=chosen.close_only,
+        )
     else:
         assert path is not None
         tolerance = timedelta(hours=a.settings.data.future_tolerance_hours)
-        result = import_path(a.db, path, kind=kind, at=a.now(), future_tolerance=tolerance)
+        result = import_path(
+            a.db,
+            path,
+            kind=kind,
+            at=a.now(),
+            future_tolerance=tolerance,
+            close_only=close_only,
+        )
+    is_close_only = chosen.close_only if chosen is not None else close_only
     payload = {
         "import_id": result.import_id,
         "kind": "bars" if sample else kind,
         "rows_in": result.rows_in,
         "rows_added": result.rows_added,
         "assets": list(result.assets),
+        "close_only": is_close_only,
+        "sample": None if chosen is None else chosen.name,
         "database": a.db.describe(),
     }
     if format == "json":
@@ -70,6 +112,7 @@ def import_(
             f"imported {result.rows_in} {'bars' if sample or kind == 'bars' else 'values'} "
             f"({result.rows_added} new) for {len(result.assets)} asset(s) "
             f"into {a.db.describe()}"
+            + (" (closes only: no open/high/low/volume)" if is_close_only else "")
         )
 
 
@@ -178,7 +221,10 @@ def show(
         print_csv(bars)
         return
     if bars.empty:
-        console.print(f"no bars in {a.db.describe()} yet: try `factory data import --sample`")
+        console.print(
+            f"no bars in {a.db.describe()} yet: try `factory data import --sample` "
+            "(or `--sample sp500-20`)"
+        )
         return
     for frame in (bars, aux):
         for col in ("first", "last"):
@@ -193,17 +239,20 @@ def attach_synthetic_aux(
     a: App, *, seed: int, extras: tuple[str, ...]
 ) -> tuple[str, list[ImportResult]]:
     """Store synthetic sentiment / on-chain series for the stored universe."""
+    import numpy as np
+
     from factory.data.importer import import_frame
     from factory.data.synth import synth_aux_for
     from factory.storage.bars import load_market_data
 
     data = load_market_data(a.db)
     panel = data.panel()
+    close = panel["close"].to_numpy()
     sentiment, onchain = synth_aux_for(
         panel.index,
         panel.assets,
-        panel["close"].to_numpy(),
-        panel["volume"].to_numpy(),
+        close,
+        panel["volume"].to_numpy() if "volume" in panel else np.full_like(close, np.nan),
         seed=seed,
         extras=extras,
     )

@@ -1,6 +1,7 @@
 """``factory demo``: the whole loop on the embedded real data, in one command.
 
-init -> import the S&P 500 / NASDAQ sample (arch.data) -> attach synthetic sentiment and
+init -> import the S&P 500 / NASDAQ sample (arch.data; ``--sample sp500-20`` for the 20
+large caps, closes only: much slower, see docs/user-guide.md 2.12) -> attach synthetic sentiment and
 on-chain series so that all eight pipelines run -> expand a demo plan (one config per
 architecture: its first param combination, lookback 30 or 14) -> evaluate on Ray -> rate ->
 promote -> rebalance -> leaderboard -> report (out/report.html, with the historical
@@ -55,15 +56,26 @@ def demo(
     ] = Path("demo-output"),
     backend: Annotated[str, typer.Option(help="ray or serial")] = "ray",
     workers: Annotated[int, typer.Option(min=1)] = 2,
+    sample: Annotated[
+        str,
+        typer.Option(
+            help="the embedded sample to run on: arch (S&P 500 + NASDAQ daily OHLCV) or "
+            "sp500-20 (20 large caps, closes only)"
+        ),
+    ] = "arch",
 ) -> None:
-    """Run the whole factory loop on the embedded real data (about 2-5 minutes on 2 cores)."""
+    """Run the whole factory loop on the embedded real data (about 2-5 minutes on 2 cores
+    with the default arch sample; sp500-20 takes far longer)."""
     from factory import catalog
     from factory.cli import data_cmd, pipeline_cmd
     from factory.data.importer import import_frame
-    from factory.data.sample import SOURCE, sample_frame
+    from factory.data.sample import SAMPLES, get_sample, load_sample
     from factory.settings import load_settings
     from factory.storage.bars import load_market_data
 
+    if sample not in SAMPLES:
+        raise typer.BadParameter(f"--sample must be one of {', '.join(SAMPLES)}")
+    chosen = get_sample(sample)
     started = time.perf_counter()
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
@@ -79,9 +91,21 @@ def demo(
     def step(title: str) -> None:
         console.rule(f"{title}  ({time.perf_counter() - started:.0f} s)")
 
-    step("1. data: the embedded S&P 500 and NASDAQ Composite daily bars (arch.data)")
-    res = import_frame(a.db, sample_frame(), kind="bars", source=SOURCE, at=a.now())
+    step(f"1. data: the embedded sample {chosen.name!r}: {chosen.description}")
+    res = import_frame(
+        a.db,
+        load_sample(chosen.name),
+        kind="bars",
+        source=chosen.source,
+        at=a.now(),
+        close_only=chosen.close_only,
+    )
     console.print(f"{res.rows_in} bars for {', '.join(res.assets)} ({res.rows_added} new)")
+    if chosen.close_only:
+        console.print(
+            "closes only: no open/high/low/volume is stored or invented; the plan excludes "
+            "the pipelines that need them (see step 2)"
+        )
     source, aux = data_cmd.attach_synthetic_aux(a, seed=0, extras=("sentiment", "onchain"))
     console.print(
         f"{source}: {sum(r.rows_added for r in aux)} new values. They are synthetic "
@@ -110,6 +134,7 @@ def demo(
 
     report = write_report(a, Path(a.settings.output_dir) / "report.html")
     console.rule(f"done in {time.perf_counter() - started:.0f} s")
+    console.print(f"sample:     {chosen.name} ({chosen.source})")
     console.print(f"database:   {a.db.describe()}")
     console.print(f"artifacts:  {a.settings.artifacts}")
     console.print(f"outputs:    {a.settings.output_dir}")

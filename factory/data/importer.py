@@ -23,11 +23,13 @@ def import_path(
     at: datetime,
     future_tolerance: timedelta = FUTURE_TOLERANCE,
     chunk_rows: int = CHUNK_ROWS,
+    close_only: bool = False,
 ) -> ImportResult:
     """Import a file (long form) or a directory of per-asset files, streamed: each file is
     read, validated, checked against the stored bars and written ``chunk_rows`` rows at a
     time, all inside one transaction. An error anywhere (file, row, rule) rolls the whole
-    import back, so the database is unchanged."""
+    import back, so the database is unchanged. ``close_only``: bars files of ``timestamp,
+    asset, close`` (open/high/low/volume stay NULL, never invented)."""
     files = list_input_files(path)
     per_asset = path.is_dir()
     if per_asset:
@@ -45,7 +47,7 @@ def import_path(
         Frame(str(f), kind, chunk)
         for f in files
         for chunk in iter_validated_chunks(
-            f, kind, asset_from_name=per_asset, chunk_rows=chunk_rows
+            f, kind, asset_from_name=per_asset, chunk_rows=chunk_rows, close_only=close_only
         )
     )
     return store_frames(
@@ -54,9 +56,15 @@ def import_path(
 
 
 def import_frame(
-    db: Database, frame: pd.DataFrame, *, kind: Kind, source: str, at: datetime
+    db: Database,
+    frame: pd.DataFrame,
+    *,
+    kind: Kind,
+    source: str,
+    at: datetime,
+    close_only: bool = False,
 ) -> ImportResult:
     """Import an in-memory long frame (sample data, synthetic data) through the same
     validation as files."""
-    canonical = validate_frame(source, frame, kind)
+    canonical = validate_frame(source, frame, kind, close_only=close_only)
     return store_frames(db, [Frame(source, kind, canonical)], kind=kind, source=source, at=at)

@@ -22,6 +22,7 @@ from factory.data.schema import (
     BAR_REQUIRED,
     IGNORED,
     KEY,
+    NOT_IN_CLOSE_ONLY,
     PRICES,
     SENTIMENT_OPTIONAL,
     SENTIMENT_REQUIRED,
@@ -89,16 +90,19 @@ def list_input_files(path: Path) -> list[Path]:
     return [path]
 
 
-def load_file(path: Path, kind: Kind, *, asset_from_name: bool) -> LoadedFile:
+def load_file(
+    path: Path, kind: Kind, *, asset_from_name: bool, close_only: bool = False
+) -> LoadedFile:
     """Read and validate one file whole. ``asset_from_name``: the file holds one asset named
-    by its stem (directory import) and has no ``asset`` column. Large files go through
+    by its stem (directory import) and has no ``asset`` column. ``close_only``: bars with a
+    close and nothing else (see `factory.data.schema`). Large files go through
     `factory.data.stream.iter_validated_chunks` instead (same rules, bounded memory)."""
     name = str(path)
     raw = _read_raw(path)
     if raw.empty:
         raise DataValidationError(name, "empty file", "no data rows")
     raw = prepare_columns(path, raw, asset_from_name=asset_from_name)
-    return LoadedFile(path, kind, validate_frame(name, raw, kind))
+    return LoadedFile(path, kind, validate_frame(name, raw, kind, close_only=close_only))
 
 
 def prepare_columns(path: Path, raw: pd.DataFrame, *, asset_from_name: bool) -> pd.DataFrame:
@@ -127,18 +131,23 @@ def prepare_columns(path: Path, raw: pd.DataFrame, *, asset_from_name: bool) -> 
     return raw
 
 
-def validate_frame(name: str, raw: pd.DataFrame, kind: Kind, *, first_row: int = 0) -> pd.DataFrame:
+def validate_frame(
+    name: str, raw: pd.DataFrame, kind: Kind, *, first_row: int = 0, close_only: bool = False
+) -> pd.DataFrame:
     """Apply every rule to a raw long frame (strings or numbers) and return the canonical
     frame. ``name`` is what errors call the source. ``first_row``: how many data rows of
     the file come before ``raw`` (a chunk of a streamed file), so that errors name the
-    row of the file."""
+    row of the file. ``close_only`` (bars only): the frame holds ``timestamp, asset,
+    close``; the canonical frame has no open/high/low/volume."""
+    if close_only and kind != "bars":
+        raise ValueError("close_only applies to bars")
     if raw.empty:
         raise DataValidationError(name, "empty file", "no data rows")
     raw = raw.reset_index(drop=True)
     raw.columns = canonical_columns(list(raw.columns))
     try:
-        _check_columns(name, raw, kind)
-        frame = _convert(name, raw, kind, first_row)
+        _check_columns(name, raw, kind, close_only)
+        frame = _convert(name, raw, kind, first_row, close_only)
         _check_duplicates(name, frame, first_row)
     except DataValidationError as exc:
         if first_row and exc.row is not None:
@@ -200,7 +209,9 @@ def _has_meaningful_index(table: pd.DataFrame) -> bool:
     return not isinstance(table.index, pd.RangeIndex) or table.index.name is not None
 
 
-def _expected_columns(kind: Kind) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _expected_columns(kind: Kind, close_only: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if kind == "bars" and close_only:
+        return (*KEY, "close"), IGNORED
     if kind == "bars":
         return (*KEY, *BAR_REQUIRED), (*BAR_OPTIONAL, *IGNORED)
     if kind == "sentiment":
@@ -208,16 +219,28 @@ def _expected_columns(kind: Kind) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return KEY, ()
 
 
-def _check_columns(name: str, raw: pd.DataFrame, kind: Kind) -> None:
-    required, optional = _expected_columns(kind)
+def _check_columns(name: str, raw: pd.DataFrame, kind: Kind, close_only: bool) -> None:
+    required, optional = _expected_columns(kind, close_only)
     missing = [c for c in required if c not in raw.columns]
     if missing:
+        hint = ""
+        if kind == "bars" and "close" in raw.columns and set(missing) <= set(NOT_IN_CLOSE_ONLY):
+            hint = "; a file of closes only imports with --close-only"
         raise DataValidationError(
             name,
             "missing column",
             f"{', '.join(repr(c) for c in missing)} required for {kind} "
-            f"(columns present: {', '.join(map(str, raw.columns))})",
+            f"(columns present: {', '.join(map(str, raw.columns))}){hint}",
         )
+    if close_only:
+        extra = [c for c in raw.columns if c in (*NOT_IN_CLOSE_ONLY, *BAR_OPTIONAL)]
+        if extra:
+            raise DataValidationError(
+                name,
+                "not a close-only file",
+                f"it has column {extra[0]!r}; a close-only import takes timestamp, asset and "
+                "close (import the file without --close-only to keep its other columns)",
+            )
     if kind == "onchain":
         if len(raw.columns) <= len(KEY):
             raise DataValidationError(
@@ -242,7 +265,9 @@ def _check_columns(name: str, raw: pd.DataFrame, kind: Kind) -> None:
         )
 
 
-def _convert(name: str, raw: pd.DataFrame, kind: Kind, first_row: int) -> pd.DataFrame:
+def _convert(
+    name: str, raw: pd.DataFrame, kind: Kind, first_row: int, close_only: bool
+) -> pd.DataFrame:
     out = pd.DataFrame(index=raw.index)
     out["timestamp"] = _parse_timestamps(name, raw["timestamp"], first_row)
     asset = raw["asset"].astype(str).str.strip()
@@ -260,7 +285,9 @@ def _convert(name: str, raw: pd.DataFrame, kind: Kind, first_row: int) -> pd.Dat
     value_cols = [c for c in raw.columns if c not in (*KEY, *IGNORED)]
     for col in value_cols:
         out[col] = _parse_numbers(name, raw[col], col)
-    if kind == "bars":
+    if kind == "bars" and close_only:
+        _check_closes(name, out)
+    elif kind == "bars":
         _check_bars(name, out)
     elif kind == "sentiment":
         _check_finite(name, out, ["score"], "NaN or inf value")
@@ -382,6 +409,19 @@ def _check_finite(name: str, frame: pd.DataFrame, cols: list[str], rule: str) ->
                 f"column {col!r} is {frame[col].iloc[row]} for {_describe_row(frame, row)}",
                 row + 1,
             )
+
+
+def _check_closes(name: str, f: pd.DataFrame) -> None:
+    """The rules of a close-only file: every close present, finite and positive."""
+    _check_finite(name, f, ["close"], "NaN or inf price")
+    row = _first(f["close"].to_numpy() <= 0)
+    if row is not None:
+        raise DataValidationError(
+            name,
+            "non-positive price",
+            f"close={f['close'].iloc[row]} for {_describe_row(f, row)}",
+            row + 1,
+        )
 
 
 def _check_bars(name: str, f: pd.DataFrame) -> None:

@@ -7,7 +7,7 @@ from functools import cached_property
 
 import pandas as pd
 
-from factory.data.schema import BAR_REQUIRED, KEY
+from factory.data.schema import BAR_REQUIRED, KEY, NOT_IN_CLOSE_ONLY
 from features import Panel
 
 
@@ -15,7 +15,8 @@ from features import Panel
 class MarketData:
     """Bars indexed by (timestamp, asset), sorted, with float columns
     ``open high low close volume`` and any optional columns (``bid_size``, ...,
-    ``sentiment_score``, ``onchain_*``).
+    ``sentiment_score``, ``onchain_*``). Close-only data (``--close-only`` imports, the
+    ``sp500-20`` sample) has ``close`` and no open/high/low/volume columns at all.
 
     Build from storage (`factory.storage.repository.load_market_data`), from the embedded
     sample (`factory.data.sample`) or the synthetic generator (`factory.data.synth`).
@@ -26,7 +27,7 @@ class MarketData:
     def __post_init__(self) -> None:
         if list(self.bars.index.names) != list(KEY):
             raise ValueError("MarketData bars must be indexed by (timestamp, asset)")
-        missing = [c for c in BAR_REQUIRED if c not in self.bars.columns]
+        missing = [c for c in BAR_REQUIRED if c not in (*self.bars.columns, *NOT_IN_CLOSE_ONLY)]
         if missing:
             raise ValueError(f"MarketData lacks columns {missing}")
         if not self.bars.index.is_monotonic_increasing or not self.bars.index.is_unique:
@@ -45,6 +46,11 @@ class MarketData:
     @property
     def timestamps(self) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(self.bars.index.get_level_values("timestamp").unique())
+
+    @property
+    def close_only(self) -> bool:
+        """No open/high/low/volume: closes only."""
+        return not any(c in self.bars.columns for c in NOT_IN_CLOSE_ONLY)
 
     @property
     def columns(self) -> tuple[str, ...]:

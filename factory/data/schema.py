@@ -10,6 +10,12 @@ Column names are matched case-insensitively, with spaces turned into underscores
 the close it is given). ``date`` / ``datetime`` / ``time`` are read as ``timestamp`` and
 ``symbol`` / ``ticker`` as ``asset`` when the file has no column of the canonical name.
 
+Close-only bars (``--close-only``): ``timestamp, asset, close`` (``adj_close`` ignored), for
+universes that publish adjusted closes only (the ``sp500-20`` sample). Nothing is invented:
+open, high, low and volume are stored as NULL, and pipelines that need them are excluded by
+the plan. An asset's bars are all close-only or all OHLCV; an import mixing the two for one
+asset is refused.
+
 Sentiment (``--kind sentiment``): ``timestamp, asset, score[, volume]``.
 On-chain (``--kind onchain``): ``timestamp, asset`` and any numeric metric columns.
 
@@ -27,6 +33,8 @@ KINDS: tuple[Kind, ...] = ("bars", "sentiment", "onchain")
 KEY = ("timestamp", "asset")
 PRICES = ("open", "high", "low", "close")
 BAR_REQUIRED = (*PRICES, "volume")
+# The bar columns a close-only import leaves NULL (never invented from the close).
+NOT_IN_CLOSE_ONLY = ("open", "high", "low", "volume")
 BAR_OPTIONAL = ("bid", "ask", "bid_size", "ask_size", "vwap", "trades")
 IGNORED = ("adj_close",)
 SENTIMENT_REQUIRED = ("score",)

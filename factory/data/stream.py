@@ -39,7 +39,12 @@ CHUNK_ROWS = 100_000
 
 
 def iter_validated_chunks(
-    path: Path, kind: Kind, *, asset_from_name: bool, chunk_rows: int = CHUNK_ROWS
+    path: Path,
+    kind: Kind,
+    *,
+    asset_from_name: bool,
+    chunk_rows: int = CHUNK_ROWS,
+    close_only: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """Validated canonical chunks of ``path`` (see the module docstring)."""
     name = str(path)
@@ -50,7 +55,7 @@ def iter_validated_chunks(
         if raw.empty:
             continue
         raw = prepare_columns(path, raw.reset_index(drop=True), asset_from_name=asset_from_name)
-        frame = validate_frame(name, raw, kind, first_row=offset)
+        frame = validate_frame(name, raw, kind, first_row=offset, close_only=close_only)
         offset_style = _check_same_style(name, raw, offset, offset_style)
         seen.check_and_add(name, frame)
         offset += len(raw)

@@ -24,6 +24,20 @@ def compute_features(
     return FeatureCache(Path(cache_dir), dtype=np.float32).get_or_compute(fs, panel)
 
 
+def check_execution(execution: str, data: MarketData) -> None:
+    """Refuse ``next_open`` execution on data without opens (close-only universes): trading
+    at an open the data does not have would mean inventing it. There is no silent fallback;
+    the message names the setting and the alternatives."""
+    if execution == "next_open" and "open" not in data.columns:
+        from factory.settings import SettingsError
+
+        raise SettingsError(
+            "[evaluation] execution = 'next_open' needs opens, but the data is close-only "
+            f"({len(data.assets)} asset(s), no open column): use execution = 'next_close' "
+            "(the default) or 'close', or select OHLCV assets with [data] assets"
+        )
+
+
 def build_inputs(
     data: MarketData, fs: FeatureSet, cache_dir: str | Path | None = None
 ) -> EvalInputs:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, func, insert, select
 
 from factory.data.errors import DataValidationError
 from factory.data.market import MarketData
-from factory.data.schema import BAR_OPTIONAL, BAR_REQUIRED, PANEL_PREFIX, Kind
+from factory.data.schema import BAR_OPTIONAL, BAR_REQUIRED, NOT_IN_CLOSE_ONLY, PANEL_PREFIX, Kind
 from factory.storage.database import Database, bulk_upsert, read_frame, table
 from factory.storage.schema import AuxValue, Bar
 
@@ -166,6 +166,7 @@ def _store_bars(conn: Connection, f: Frame, import_id: int) -> int:
     at once), the skipped rows are compared with what is stored now, and a difference
     fails this import as a conflict. Counts are rows the database actually wrote."""
     frame = f.frame
+    _check_bar_shape(conn, f)
     known = _check_against_stored(conn, f)
     is_new = ~pd.MultiIndex.from_frame(frame[["timestamp", "asset"]]).isin(known)
     new_rows = frame.loc[is_new]
@@ -183,6 +184,34 @@ def _store_bars(conn: Connection, f: Frame, import_id: int) -> int:
         # Another import committed some of these keys meanwhile: same values, or a conflict.
         _check_against_stored(conn, f)
     return written
+
+
+def _check_bar_shape(conn: Connection, f: Frame) -> None:
+    """An asset's bars are all close-only or all OHLCV: refuse an import whose bars are of
+    the other shape than those stored for the same asset (a series whose open exists on
+    some days only would make every open-reading feature silently wrong)."""
+    close_only = "open" not in f.frame.columns
+    t = table("bars")
+    assets = sorted(f.frame["asset"].unique())
+    stmt = (
+        select(t.c.asset, func.count(t.c.open).label("with_open"))
+        .where(t.c.asset.in_(assets))
+        .group_by(t.c.asset)
+        .order_by(t.c.asset)
+    )
+    for asset, with_open in conn.execute(stmt).all():
+        if (with_open == 0) == close_only:
+            continue
+        row = int(f.frame.index[(f.frame["asset"] == asset).to_numpy()][0]) + 1
+        stored, new = ("OHLCV", "close-only") if close_only else ("close-only", "OHLCV")
+        raise DataValidationError(
+            f.source,
+            "close-only and OHLCV bars mixed",
+            f"asset {asset} has {stored} bars stored and this import's are {new}: an asset's "
+            "bars are all close-only or all OHLCV (import into a new database, or under "
+            "another asset name)",
+            row,
+        )
 
 
 def _check_against_stored(conn: Connection, f: Frame) -> pd.MultiIndex:
@@ -271,7 +300,11 @@ def evaluation_frontier(conn: Connection) -> datetime | None:
 def load_market_data(
     db: Database, *, assets: Sequence[str] | None = None, end: datetime | None = None
 ) -> MarketData:
-    """Stored bars (plus sentiment / on-chain columns aligned as of each bar) as MarketData."""
+    """Stored bars (plus sentiment / on-chain columns aligned as of each bar) as MarketData.
+
+    Open, high, low and volume are columns of the result only when every selected bar has
+    them: close-only bars (NULL there) remove them, so no pipeline reads a NaN open, and
+    the plan (`factory.catalog.profile`) excludes the pipelines that need them."""
     t = Bar.__table__
     stmt = select(t).order_by(t.c.ts, t.c.asset)
     if assets:
@@ -297,9 +330,8 @@ def load_market_data(
             )
         bars = bars.drop(columns=["import_id"]).rename(columns={"ts": "timestamp"})
         optional = [c for c in BAR_OPTIONAL if bars[c].notna().any()]
-        bars = bars[["timestamp", "asset", *BAR_REQUIRED, *optional]].set_index(
-            ["timestamp", "asset"]
-        )
+        base = [c for c in BAR_REQUIRED if c not in NOT_IN_CLOSE_ONLY or bars[c].notna().all()]
+        bars = bars[["timestamp", "asset", *base, *optional]].set_index(["timestamp", "asset"])
         aux = _load_aux(conn, assets, end)
     if aux is not None:
         bars = bars.join(
@@ -357,7 +389,8 @@ def _align_aux(aux: pd.DataFrame, index: pd.MultiIndex) -> pd.DataFrame:
 
 
 def data_summary(db: Database) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per-asset bar summary, per-kind auxiliary summary)."""
+    """(per-asset bar summary, per-kind auxiliary summary). The bar summary's ``columns``
+    is ``"ohlcv"`` or ``"close"`` (close-only bars)."""
     b = Bar.__table__
     a = AuxValue.__table__
     with db.begin() as conn:
@@ -368,14 +401,18 @@ def data_summary(db: Database) -> tuple[pd.DataFrame, pd.DataFrame]:
                     func.min(b.c.ts).label("first"),
                     func.max(b.c.ts).label("last"),
                     func.count().label("bars"),
+                    func.count(b.c.open).label("with_open"),
                 )
                 .group_by(b.c.asset)
                 .order_by(b.c.asset)
             )
             .mappings()
             .all(),
-            columns=["asset", "first", "last", "bars"],
+            columns=["asset", "first", "last", "bars", "with_open"],
         )
+        # An asset's bars are all close-only or all OHLCV (the importer refuses a mix).
+        bars["columns"] = np.where(bars["with_open"] == 0, "close", "ohlcv")
+        bars = bars.drop(columns="with_open")
         aux = pd.DataFrame(
             conn.execute(
                 select(

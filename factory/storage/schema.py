@@ -55,11 +55,13 @@ class Bar(Base):
     __tablename__ = "bars"
     asset: Mapped[str] = mapped_column(ASSET, primary_key=True)
     ts: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
-    open: Mapped[float] = mapped_column(Double)
-    high: Mapped[float] = mapped_column(Double)
-    low: Mapped[float] = mapped_column(Double)
+    # open/high/low/volume are NULL for close-only bars (imported with --close-only);
+    # an asset's bars are all close-only or all OHLCV (the importer refuses a mix).
+    open: Mapped[float | None] = mapped_column(Double, nullable=True)
+    high: Mapped[float | None] = mapped_column(Double, nullable=True)
+    low: Mapped[float | None] = mapped_column(Double, nullable=True)
     close: Mapped[float] = mapped_column(Double)
-    volume: Mapped[float] = mapped_column(Double)
+    volume: Mapped[float | None] = mapped_column(Double, nullable=True)
     bid: Mapped[float | None] = mapped_column(Double, nullable=True)
     ask: Mapped[float | None] = mapped_column(Double, nullable=True)
     bid_size: Mapped[float | None] = mapped_column(Double, nullable=True)

@@ -28,6 +28,11 @@ With ``o_t = ln(O_t / C_{t-1})`` (overnight), ``c_t = ln(C_t / O_t)`` (open to c
 
 (``u (u - c) + d (d - c) = ln(H/C) ln(H/O) + ln(L/C) ln(L/O)``, the Rogers-Satchell term.)
 
+On close-only data (no open, high or low: adjusted-close universes such as ``sp500-20``)
+the pipeline computes the close-to-close rows only (``vol_cc_n``, ``vol_of_vol``,
+``vol_ratio_*``); nothing range-based is approximated from closes. On OHLC data the output
+is unchanged.
+
 Warm-up: 83 bars (``vol_of_vol``: 21 bars for the first ``vol_cc_21``, then 63 of them).
 """
 
@@ -46,6 +51,7 @@ ATR = (14, 28)
 CLOSE_TO_CLOSE = (10, 21, 63)
 RANGE_BASED = (21, 63)
 VOL_OF_VOL = (21, 63)
+RANGE_INPUTS = ("open", "high", "low")
 WARMUP = 83
 
 _LN2 = float(np.log(2.0))
@@ -62,13 +68,25 @@ def _sqrt_clipped(variance: np.ndarray) -> np.ndarray:
 
 @feature_set(
     "volatility",
-    requires=("open", "high", "low", "close"),
-    description="ATR, close-to-close, Parkinson, Garman-Klass, Yang-Zhang, vol of vol, ratios",
+    requires=("close",),
+    optional=RANGE_INPUTS,
+    description="ATR, close-to-close, Parkinson, Garman-Klass, Yang-Zhang, vol of vol, ratios "
+    "(close-to-close only on close-only data)",
 )
 def volatility(panel: Panel) -> FeatureFrame:
     clock = BarClock.of(panel)
-    o, h, low, c = (clock.compact(panel[k]) for k in ("open", "high", "low", "close"))
+    c = clock.compact(panel["close"])
     columns: dict[str, np.ndarray] = {}
+    if not all(k in panel for k in RANGE_INPUTS):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_c = np.log(c)
+            r = log_c - lag(log_c, 1)
+        cc = {n: rolling_std(r, n) for n in CLOSE_TO_CLOSE}
+        for n in CLOSE_TO_CLOSE:
+            columns[f"vol_cc_{n}"] = cc[n]
+        _dynamics(columns, cc)
+        return feature_frame(columns, panel, clock)
+    o, h, low = (clock.compact(panel[k]) for k in RANGE_INPUTS)
 
     rel_c, rel_h, rel_l = relative_prices(c, h, low)
     for n in ATR:
@@ -103,10 +121,15 @@ def volatility(panel: Panel) -> FeatureFrame:
         )
         columns[f"vol_yz_{n}"] = _sqrt_clipped(variance)
 
+    _dynamics(columns, cc)
+    return feature_frame(columns, panel, clock)
+
+
+def _dynamics(columns: dict[str, np.ndarray], cc: dict[int, np.ndarray]) -> None:
+    """Volatility of volatility and the term-structure ratios, from close-to-close vols."""
     inner, outer = VOL_OF_VOL
     columns["vol_of_vol"] = safe_divide(
         rolling_std(cc[inner], outer), rolling_mean(cc[inner], outer)
     )
     columns["vol_ratio_10_63"] = safe_divide(cc[10], cc[63])
     columns["vol_ratio_21_63"] = safe_divide(cc[21], cc[63])
-    return feature_frame(columns, panel, clock)

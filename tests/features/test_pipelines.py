@@ -41,7 +41,7 @@ def test_the_eight_pipelines_are_registered_in_design_order() -> None:
         ("ohlcv", {"open", "high", "low", "close", "volume"}),
         ("technical", {"high", "low", "close", "volume"}),
         ("momentum", {"close"}),
-        ("volatility", {"open", "high", "low", "close"}),
+        ("volatility", {"close"}),
         ("orderflow", {"close", "volume"}),
         ("cross_asset", {"close"}),
         ("sentiment", {"close", "sentiment_score"}),
@@ -248,3 +248,19 @@ def test_flat_and_zero_volume_stretches_stay_defined() -> None:
     ohlcv = get_feature_set("ohlcv")(panel)
     np.testing.assert_array_equal(ohlcv.feature("close_pos").to_numpy()[rows], 0.5)
     np.testing.assert_array_equal(ohlcv.feature("volume").to_numpy()[rows], 0.0)
+
+
+def test_volatility_on_closes_alone_is_its_close_to_close_part() -> None:
+    """Close-only data (no open/high/low) gets the close-to-close rows, identical to those
+    of the full computation, and nothing range-based (no approximation from closes)."""
+    panel = dense_panel(n_bars=200)
+    fs = get_feature_set("volatility")
+    full = fs(panel)
+    closes_only = fs(Panel({"close": panel["close"]}))
+    expected = [n for n in full.names if n.startswith(("vol_cc_", "vol_of_vol", "vol_ratio_"))]
+    assert list(closes_only.names) == expected
+    assert not any(
+        n.startswith(("natr", "vol_parkinson", "vol_gk", "vol_yz")) for n in closes_only.names
+    )
+    keep = [list(full.names).index(n) for n in expected]
+    np.testing.assert_array_equal(closes_only.values, full.values[..., keep])
