@@ -53,8 +53,8 @@ def import_(
     from datetime import timedelta
 
     from factory.cli import make_app
-    from factory.data.importer import import_frame, import_path
-    from factory.data.sample import SAMPLES, get_sample, load_sample
+    from factory.data.importer import import_path, import_sample
+    from factory.data.sample import SAMPLES, get_sample
 
     if kind not in KINDS:
         raise typer.BadParameter(f"--kind must be one of {', '.join(KINDS)}")
@@ -75,14 +75,7 @@ def import_(
     chosen = None
     if sample:
         chosen = get_sample(name)
-        result = import_frame(
-            a.db,
-            load_sample(chosen.name),
-            kind="bars",
-            source=chosen.source,
-            at=a.now(),
-            close_only=chosen.close_only,
-        )
+        result = import_sample(a.db, chosen, at=a.now())
     else:
         assert path is not None
         tolerance = timedelta(hours=a.settings.data.future_tolerance_hours)

@@ -68,8 +68,8 @@ def demo(
     with the default arch sample; sp500-20 takes far longer)."""
     from factory import catalog
     from factory.cli import data_cmd, pipeline_cmd
-    from factory.data.importer import import_frame
-    from factory.data.sample import SAMPLES, get_sample, load_sample
+    from factory.data.importer import import_sample
+    from factory.data.sample import SAMPLES, get_sample
     from factory.settings import load_settings
     from factory.storage.bars import load_market_data
 
@@ -92,14 +92,7 @@ def demo(
         console.rule(f"{title}  ({time.perf_counter() - started:.0f} s)")
 
     step(f"1. data: the embedded sample {chosen.name!r}: {chosen.description}")
-    res = import_frame(
-        a.db,
-        load_sample(chosen.name),
-        kind="bars",
-        source=chosen.source,
-        at=a.now(),
-        close_only=chosen.close_only,
-    )
+    res = import_sample(a.db, chosen, at=a.now())
     console.print(f"{res.rows_in} bars for {', '.join(res.assets)} ({res.rows_added} new)")
     if chosen.close_only:
         console.print(

@@ -9,6 +9,7 @@ import pandas as pd
 
 from factory.data.errors import DataValidationError
 from factory.data.loader import list_input_files, validate_frame
+from factory.data.sample import Sample, load_sample
 from factory.data.schema import Kind
 from factory.data.stream import CHUNK_ROWS, iter_validated_chunks
 from factory.storage.bars import FUTURE_TOLERANCE, Frame, ImportResult, store_frames
@@ -68,3 +69,16 @@ def import_frame(
     validation as files."""
     canonical = validate_frame(source, frame, kind, close_only=close_only)
     return store_frames(db, [Frame(source, kind, canonical)], kind=kind, source=source, at=at)
+
+
+def import_sample(db: Database, sample: Sample, *, at: datetime) -> ImportResult:
+    """Import an embedded sample (`factory.data.sample`) through the same validation as
+    files; close-only samples store no open/high/low/volume."""
+    return import_frame(
+        db,
+        load_sample(sample.name),
+        kind="bars",
+        source=sample.source,
+        at=at,
+        close_only=sample.close_only,
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,15 +38,6 @@ _OFFSET = re.compile(
 # refuse a longer name where SQLite stores it), matched whole (no trailing newline).
 MAX_NAME = 64
 _ASSET = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._^=-]{{0,{MAX_NAME - 1}}}")
-
-
-@dataclass(frozen=True)
-class LoadedFile:
-    """One validated input file."""
-
-    path: Path
-    kind: Kind
-    frame: pd.DataFrame  # canonical long frame
 
 
 def list_input_files(path: Path) -> list[Path]:
@@ -88,21 +78,6 @@ def list_input_files(path: Path) -> list[Path]:
             f"expected .csv or .parquet, got {path.suffix or 'no suffix'!r}",
         )
     return [path]
-
-
-def load_file(
-    path: Path, kind: Kind, *, asset_from_name: bool, close_only: bool = False
-) -> LoadedFile:
-    """Read and validate one file whole. ``asset_from_name``: the file holds one asset named
-    by its stem (directory import) and has no ``asset`` column. ``close_only``: bars with a
-    close and nothing else (see `factory.data.schema`). Large files go through
-    `factory.data.stream.iter_validated_chunks` instead (same rules, bounded memory)."""
-    name = str(path)
-    raw = _read_raw(path)
-    if raw.empty:
-        raise DataValidationError(name, "empty file", "no data rows")
-    raw = prepare_columns(path, raw, asset_from_name=asset_from_name)
-    return LoadedFile(path, kind, validate_frame(name, raw, kind, close_only=close_only))
 
 
 def prepare_columns(path: Path, raw: pd.DataFrame, *, asset_from_name: bool) -> pd.DataFrame:
@@ -161,27 +136,6 @@ def validate_frame(
 def describe_row(frame: pd.DataFrame, row: int) -> str:
     """``asset X at <time>`` for the row at position ``row``."""
     return _describe_row(frame, row)
-
-
-def _read_raw(path: Path) -> pd.DataFrame:
-    name = str(path)
-    try:
-        if path.suffix.lower() == ".csv":
-            if path.stat().st_size == 0:
-                raise DataValidationError(name, "empty file", "the file is empty")
-            _check_trailing_commas(path)
-            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-        table = pd.read_parquet(path)
-        return table.reset_index() if _has_meaningful_index(table) else table
-    except DataValidationError:
-        raise
-    except pd.errors.EmptyDataError:
-        raise DataValidationError(name, "empty file", "the file is empty") from None
-    except Exception as exc:  # parser errors of every kind
-        detail = " ".join(str(exc).split())
-        raise DataValidationError(
-            name, "unreadable file", f"{type(exc).__name__}: {detail}"
-        ) from None
 
 
 def _check_trailing_commas(path: Path) -> None:
