@@ -102,6 +102,15 @@ def prices_between(
             b.c.ts >= start, b.c.ts <= end, b.c.asset.in_(list(assets))
         )
         frame = read_frame(conn, stmt, datetimes=["ts"])
-    close = frame.pivot(index="ts", columns="asset", values="close").reindex(columns=list(assets))
-    open_ = frame.pivot(index="ts", columns="asset", values="open").reindex(columns=list(assets))
-    return close.sort_index(), open_.sort_index()
+        # Every bar of the universe is a bar of the book, even one where it holds nothing
+        # (cash) or none of its assets trades: the record counts time, not only trades.
+        grid = read_frame(
+            conn, select(b.c.ts).where(b.c.ts >= start, b.c.ts <= end).distinct(), datetimes=["ts"]
+        )
+    index = pd.DatetimeIndex(sorted(grid["ts"]), name="ts")
+    close = frame.pivot(index="ts", columns="asset", values="close")
+    open_ = frame.pivot(index="ts", columns="asset", values="open")
+    return (
+        close.reindex(index=index, columns=list(assets)),
+        open_.reindex(index=index, columns=list(assets)),
+    )

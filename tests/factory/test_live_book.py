@@ -95,3 +95,18 @@ def test_booked_bars_are_final_and_a_forced_rerun_rebooks_once(workdir: Path, db
     assert book_rebalance(a, _day(0), pd.Series({"B": 1.0}), rebalance_id=9).bars == 0
     assert load_book_returns(a.db).equals(again)
     a.close()
+
+
+def test_bars_in_cash_are_part_of_the_record(workdir: Path, db_url: str) -> None:
+    # An empty live set holds cash: its bars count (at 0), so the record measures time.
+    a = _app(workdir, db_url)
+    book_rebalance(a, _day(0), pd.Series(dtype=float), rebalance_id=1)
+    book_rebalance(a, _day(2), pd.Series(dtype=float), rebalance_id=2)
+    got = load_book_returns(a.db)
+    assert list(got["bar_ts"]) == list(DAYS[:3])
+    assert (got[["gross", "turnover", "cost", "net"]] == 0.0).all().all()
+    # Then a position: the cash bars stay as they were and the new bar trades.
+    book_rebalance(a, _day(3), pd.Series({"A": 1.0}), rebalance_id=3)
+    after = load_book_returns(a.db)
+    assert after.iloc[:3].equals(got) and after["turnover"].iloc[3] == pytest.approx(1.0)
+    a.close()
