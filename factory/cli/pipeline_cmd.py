@@ -449,7 +449,7 @@ def leaderboard(
     )
     if book is not None:
         console.print(
-            f"live book (what the published rebalances earned, after costs): {book.bars} bars "
+            f"live book (what the published rebalances earned, after costs): {book.bars} bar{'s' if book.bars != 1 else ''} "
             f"{book.first:%Y-%m-%d} to {book.last:%Y-%m-%d}, total {book.total_return:+.2%}, "
             f"annualised {book.annual_return:+.2%}, Sharpe {fmt(book.sharpe, '+.2f')}, "
             f"max drawdown {book.max_drawdown:.2%}, turnover {book.mean_turnover:.2f}/bar, "
