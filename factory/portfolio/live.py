@@ -78,6 +78,8 @@ def plan_rebalance(
     risk limits. Reads only data at or before ``bar_ts``."""
     settings = app.settings
     p = settings.portfolio
+    # The universe: the configured assets, or else every asset a member has a view on or
+    # the book still holds; of those, the ones with a bar now.
     assets = settings.data.assets or sorted(
         set(signals.columns) | set(previous.index if previous is not None else ())
     )
@@ -85,9 +87,6 @@ def plan_rebalance(
     closes, _ = prices_between(
         app.db, sorted(set(assets) | set(signals.columns)), bar_ts, bar_ts, window
     )
-    if settings.data.assets is None and len(closes):
-        # Every stored asset with a bar now belongs to the universe of a long-only book.
-        assets = sorted(set(assets) | set(closes.columns[closes.iloc[-1].notna()]))
     universe = [a for a in assets if a in closes.columns and np.isfinite(closes[a].iloc[-1])]
     weights = member_weights(app, cycle, list(signals.index), closes) if not signals.empty else None
     covariance = None
