@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import datetime, time
 from enum import StrEnum
 from typing import Annotated
@@ -57,41 +58,30 @@ def tune(
     (bars before [refine] tune_end), resuming the study if it exists; breed its best
     trial into the pool. Every trial counts in the deflated Sharpe's population."""
     from factory.cli import make_app
-    from factory.refine.tune import serial_runner
+    from factory.refine.tune import Runner, serial_runner
     from factory.refine.tune import tune as run_tune
     from scheduler.backends import make_backend
     from scheduler.tune import backend_runner
 
     a = make_app(ctx, **{"scheduler.backend": backend, "scheduler.workers": workers})
     s = a.settings.scheduler
-    with stdout_kept_for(format == "json"):
+    with stdout_kept_for(format == "json"), ExitStack() as stack:
         # In-process unless asked for workers or a backend: a study is sequential by nature.
+        runner: Runner = serial_runner
         if (workers is not None and workers > 1) or backend is not None:
             be = make_backend(s.backend, workers=s.workers, address=s.address)
-            try:
-                out = run_tune(
-                    a,
-                    architecture,
-                    feature_set=feature_set,
-                    lookback=lookback,
-                    trials=trials,
-                    sampler=None if sampler is None else sampler.value,
-                    runner=backend_runner(be, s.workers),
-                    breed=breed,
-                )
-            finally:
-                be.shutdown()
-        else:
-            out = run_tune(
-                a,
-                architecture,
-                feature_set=feature_set,
-                lookback=lookback,
-                trials=trials,
-                sampler=None if sampler is None else sampler.value,
-                runner=serial_runner,
-                breed=breed,
-            )
+            stack.callback(be.shutdown)
+            runner = backend_runner(be, s.workers)
+        out = run_tune(
+            a,
+            architecture,
+            feature_set=feature_set,
+            lookback=lookback,
+            trials=trials,
+            sampler=None if sampler is None else sampler.value,
+            runner=runner,
+            breed=breed,
+        )
     sm = out.summary
     start = a.settings.evaluation.start
     # Ratings judge a bred config from [evaluation] start: before the boundary, its record
