@@ -336,6 +336,19 @@ class MonitorSettings(Section):
         ge=1,
         description="after downtime, the monitor runs once for each missed bar, at most this many (oldest first)",
     )
+    refit_on_red: bool = Field(
+        True,
+        description="a config turning red gets a forced refit (from scratch) at its next bar",
+    )
+    challenger_on_yellow: bool = Field(
+        True,
+        description="a config turning yellow from green gets a shadow challenger (refitted at its next bar)",
+    )
+    challenger_bars: int = Field(
+        21,
+        ge=1,
+        description="bars a challenger runs beside its champion; it replaces the champion only if it made strictly more after costs",
+    )
 
 
 class AlertSettings(Section):

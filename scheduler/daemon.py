@@ -9,6 +9,7 @@ job        time key                                             effect
 ingest     what the feed has waiting (none: not due)            import / quarantine
 evaluate   last bar + planned config ids (+ latest due retry)   incremental sweep
 monitor    each bar since the last monitored one (catch-up)     health of the live set
+challenge  the last bar                                         refits applied, challengers run
 rate       now floored to 5 minutes                             rating snapshot
 promote    UTC date of now                                      promotion cycle
 rebalance  date of the last bar                                 target weights + export
@@ -26,7 +27,9 @@ Policy (`due_jobs`) is a pure function; `tick` executes.
 
 Ingest runs first, so bars dropped into ``[ingest] drop_dir`` are evaluated, rated and
 rebalanced on in the same tick (`factory.ingest`). The monitor runs before rate and
-promote, so a config it finds red fails the health gate in the same tick.
+promote, so a config it finds red fails the health gate in the same tick. What a turn of
+health asks for (a forced refit, a shadow challenger: `factory.monitor.retrain`) is done by
+the next evaluate (refits) and by ``challenge`` (challengers), from the next bar on.
 
 Catch-up. The monitor is the one job with a key per *bar*: after downtime (or an import
 of several bars) it runs once for each bar after the last one it finished, oldest first,
@@ -71,6 +74,7 @@ from factory.jobs import (
     snapshot_key,
 )
 from factory.monitor.alerts import Alert, send_alerts
+from factory.monitor.challenger import challenge_job
 from factory.monitor.job import monitor_job, monitor_key
 from factory.plan import ModelConfig
 from factory.refine.job import refine_job
@@ -87,7 +91,17 @@ DB_UNREACHABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
 log = logging.getLogger(__name__)
 
-JOBS = ("ingest", "evaluate", "monitor", "rate", "promote", "rebalance", "prune", "refine")
+JOBS = (
+    "ingest",
+    "evaluate",
+    "monitor",
+    "challenge",
+    "rate",
+    "promote",
+    "rebalance",
+    "prune",
+    "refine",
+)
 
 
 @dataclass(frozen=True)
@@ -191,6 +205,7 @@ def tick(
             due_retry(evaluation_states(app.db).values(), app.now()),
         ),
         "monitor": [k for k, _ in catch_up],
+        "challenge": monitor_key(last_bar),
         "rate": snapshot_key(now),
         "promote": cycle_key(now),
         "rebalance": rebalance_key(last_bar),
@@ -218,6 +233,7 @@ def tick(
 
     actions: dict[str, Callable[[], str]] = {
         "evaluate": lambda: _evaluate(app, backend, data, configs, progress),
+        "challenge": lambda: challenge_job(app, configs=configs, data=data).summary(),
         # Jobs get the key computed at the start of the tick, so a tick that crosses a
         # 5-minute boundary or midnight records the run under the key it did the work for.
         "rate": lambda: (

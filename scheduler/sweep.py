@@ -43,6 +43,7 @@ from factory.evaluation.engine import (
     EvalState,
     EvaluationResult,
     ModelRef,
+    ScheduleChange,
     block_length,
     evaluate_config,
     load_pipeline,
@@ -61,6 +62,7 @@ from factory.storage.results import (
     store_results,
     upsert_configs,
 )
+from factory.storage.retrains import schedule_changes
 from features.registry import get_feature_set
 from scheduler.backends import Backend
 
@@ -91,8 +93,11 @@ def plan_work(
     *,
     retry_failed: bool = False,
     force: bool = False,
+    changes: Sequence[ScheduleChange] = (),
 ) -> Work | None:
-    """What a config needs this sweep (see the module docstring); None = nothing."""
+    """What a config needs this sweep (see the module docstring); None = nothing. A
+    `ScheduleChange` taking effect among the new bars (the monitor's forced refit or a won
+    challenger's model) makes it a ``refit``."""
     if force or state is None or state.eval_key != eval_key:
         return "cold"
     if state.next_retry_at is not None or state.error is not None:
@@ -106,7 +111,10 @@ def plan_work(
     if new == 0:
         return None
     length = block_length(state.config_id, record.block, params)
-    return "refit" if record.block_bars + new > length else "predict"
+    due = record.block_bars + new > length
+    last = timestamps[-1]
+    changed = any(record.last_ts <= c.after < last for c in changes)
+    return "refit" if due or changed else "predict"
 
 
 def estimated_cost(config: ModelConfig, state: EvaluationState | None) -> float:
@@ -165,6 +173,7 @@ class _Job:
     config: ModelConfig
     spec: ArchitectureSpec
     state: EvalState | None
+    changes: tuple[ScheduleChange, ...] = ()
 
 
 def _task(
@@ -179,7 +188,14 @@ def _task(
     for job in jobs:
         t0 = time.perf_counter()
         result = evaluate_config(
-            job.config, job.spec, inputs, params, store=store, state=job.state, loader=loader
+            job.config,
+            job.spec,
+            inputs,
+            params,
+            store=store,
+            state=job.state,
+            loader=loader,
+            changes=job.changes,
         )
         out.append((result, time.perf_counter() - t0))
     return out
@@ -208,6 +224,7 @@ def run_sweep(
     upsert_configs(db, configs, at=now)
     record_settings(db, params.key, params.describe(), at=now)
     states = evaluation_states(db, [c.config_id for c in configs])
+    changes = schedule_changes(db, params.key, [c.config_id for c in configs])
     timestamps = [ts.to_pydatetime() for ts in data.timestamps]
     work: dict[str, Work] = {}
     for c in configs:
@@ -219,6 +236,7 @@ def run_sweep(
             now,
             retry_failed=retry_failed,
             force=force,
+            changes=changes.get(c.config_id, ()),
         )
         if w is not None:
             work[c.config_id] = w
@@ -240,7 +258,8 @@ def run_sweep(
     def job(c: ModelConfig) -> _Job:
         st = states.get(c.config_id)
         resume = None if work[c.config_id] == "cold" or st is None else st.state
-        return _Job(c, registry.get(c.architecture, c.arch_version), resume)
+        spec = registry.get(c.architecture, c.arch_version)
+        return _Job(c, spec, resume, changes.get(c.config_id, ()))
 
     heavy = order_by_cost([c for c in pending if work[c.config_id] != "predict"], states)
     light = batches([c for c in pending if work[c.config_id] == "predict"], PREDICT_BATCH)

@@ -72,6 +72,22 @@ class DatabaseHealth(Out):
     error: str | None = None
 
 
+class RetrainOut(Out):
+    """The latest retrain the monitor asked for on a config (table ``retrains``): a forced
+    refit (red) or a shadow challenger (yellow) and what became of it."""
+
+    id: int
+    mode: Literal["refit", "shadow"]
+    status: Literal["pending", "applied", "running", "won", "lost", "cancelled", "failed"]
+    requested_at: UtcDateTime
+    after: UtcDateTime = Field(description="takes effect at the first bar after this one")
+    reason: str
+    bars: int = Field(description="challenger: bars run so far (of [monitor] challenger_bars)")
+    champion_net: float | None = Field(None, description="challenger decided: champion's return")
+    challenger_net: float | None = Field(None, description="challenger's return over its bars")
+    note: str | None = None
+
+
 class ConfigHealthOut(Out):
     """The monitor's latest verdict on one config (table ``health_status``)."""
 
@@ -85,6 +101,7 @@ class ConfigHealthOut(Out):
     metrics: dict[str, float | None] = Field(
         description="the figures behind the checks (baseline vs recent)"
     )
+    retrain: RetrainOut | None = Field(None, description="the latest retrain asked for")
 
 
 class Health(Out):

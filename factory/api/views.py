@@ -38,6 +38,7 @@ from factory.api.models import (
     ModelCard,
     RatingPoint,
     RebalanceOut,
+    RetrainOut,
     RunOut,
     SignalsOut,
     SnapshotOut,
@@ -50,6 +51,7 @@ from factory.storage.bars import last_bar_ts
 from factory.storage.database import Database
 from factory.storage.health import HealthRow, load_health
 from factory.storage.results import artifacts_for, latest_signals, load_configs
+from factory.storage.retrains import RetrainRow, load_retrains
 from factory.storage.schema import (
     Config,
     Evaluation,
@@ -91,6 +93,7 @@ def health(app: App) -> Health:
         cycle = decisions.latest_cycle(db)
         runs = last_runs(db)
         verdicts = load_health(db)
+        retrains = {r.config_id: r for r in load_retrains(db)}  # the latest per config
     except SQLAlchemyError as exc:
         message = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
         return Health(
@@ -107,16 +110,22 @@ def health(app: App) -> Health:
         live_set_size=len(cycle.active) if cycle else 0,
         last_cycle=cycle.time_key if cycle else None,
         last_runs=runs,
-        configs=config_health(verdicts, cycle.active if cycle else ()),
+        configs=config_health(verdicts, cycle.active if cycle else (), retrains),
     )
 
 
 _ORDER = {"red": 0, "yellow": 1, "green": 2}
 
 
-def config_health(verdicts: Mapping[str, HealthRow], live: Sequence[str]) -> list[ConfigHealthOut]:
-    """The stored verdicts, red first, then yellow, then green (by config id within)."""
+def config_health(
+    verdicts: Mapping[str, HealthRow],
+    live: Sequence[str],
+    retrains: Mapping[str, RetrainRow] | None = None,
+) -> list[ConfigHealthOut]:
+    """The stored verdicts, red first, then yellow, then green (by config id within), each
+    with the latest retrain asked for."""
     rows = sorted(verdicts.values(), key=lambda r: (_ORDER.get(r.state, 3), r.config_id))
+    retrains = retrains or {}
     return [
         ConfigHealthOut(
             config_id=r.config_id,
@@ -127,9 +136,27 @@ def config_health(verdicts: Mapping[str, HealthRow], live: Sequence[str]) -> lis
             as_of=r.as_of,
             reasons=list(r.reasons),
             metrics=dict(r.metrics),
+            retrain=_retrain_out(retrains.get(r.config_id)),
         )
         for r in rows
     ]
+
+
+def _retrain_out(r: RetrainRow | None) -> RetrainOut | None:
+    if r is None:
+        return None
+    return RetrainOut(
+        id=r.id,
+        mode=r.mode,
+        status=r.status,
+        requested_at=r.requested_at,
+        after=r.after_ts,
+        reason=r.reason,
+        bars=r.bars,
+        champion_net=r.champion_net,
+        challenger_net=r.challenger_net,
+        note=r.note,
+    )
 
 
 def _run_out(r: Run) -> RunOut:

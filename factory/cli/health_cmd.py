@@ -9,7 +9,7 @@ import typer
 from factory.cli.output import Output, console, err_console, print_json
 
 if TYPE_CHECKING:
-    from factory.api.models import Health
+    from factory.api.models import Health, RetrainOut
 
 
 def register(app: typer.Typer) -> None:
@@ -76,7 +76,7 @@ def _print(out: Health) -> None:
     from rich.table import Table
 
     table = Table(title="config health (monitor)", title_justify="left")
-    for col in ("config", "state", "live", "since", "bar", "reasons"):
+    for col in ("config", "state", "live", "since", "bar", "reasons", "retrain"):
         table.add_column(col)
     for c in out.configs:
         table.add_row(
@@ -86,5 +86,18 @@ def _print(out: Health) -> None:
             f"{c.since:%Y-%m-%d %H:%M}",
             f"{c.as_of:%Y-%m-%d %H:%M}" if c.as_of else "",
             "; ".join(c.reasons) or "-",
+            retrain_text(c.retrain),
         )
     console.print(table)
+
+
+def retrain_text(r: RetrainOut | None) -> str:
+    """One cell: the latest retrain and where it stands ("challenger 5 bars, running")."""
+    if r is None:
+        return ""
+    if r.mode == "refit":
+        return f"refit after {r.after:%Y-%m-%d}, {r.status}"
+    text = f"challenger {r.bars} bars, {r.status}"
+    if r.challenger_net is not None and r.champion_net is not None:
+        text += f" ({r.challenger_net:+.2%} vs {r.champion_net:+.2%})"
+    return text

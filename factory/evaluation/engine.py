@@ -22,6 +22,13 @@ For every bar after the state's last one, in order:
    (`factory.book`: execution at the close / next open / next close, P&L across gaps,
    costs).
 
+Out-of-schedule block starts (`ScheduleChange`, decided by the health monitor,
+`factory.monitor.retrain`) are part of a config's schedule like ``retrain_every``: at the
+first bar after a change's ``after`` a new block starts — fitted from scratch (a forced
+refit) or, when the change carries a model, predicting with that stored pipeline (a
+challenger that beat the champion). The same changes given to a full and to an
+incremental evaluation give the same blocks.
+
 Because the same loop runs whether the bars come all at once (a backfill) or one per
 cycle, and a pipeline loaded from its artifact predicts exactly what the fitted one did,
 an incremental evaluation gives bit-identical signals and returns to a full one over the
@@ -34,7 +41,7 @@ import hashlib
 import json
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -135,6 +142,33 @@ class ModelRef:
     trained_at: datetime
     features: tuple[str, ...]
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "sha256": self.sha256,
+            "trained_at": self.trained_at.isoformat(),
+            "features": list(self.features),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ModelRef:
+        return cls(
+            data["uri"],
+            data["sha256"],
+            datetime.fromisoformat(data["trained_at"]),
+            tuple(data["features"]),
+        )
+
+
+@dataclass(frozen=True)
+class ScheduleChange:
+    """A block start out of the ``retrain_every`` schedule, at the first bar after
+    ``after``: a fresh fit (``model`` None: a forced refit, not warm-started — the model
+    it replaces went bad) or a switch to the stored pipeline ``model``."""
+
+    after: datetime
+    model: ModelRef | None = None
+
 
 @dataclass(frozen=True, eq=False)
 class EvalState:
@@ -153,21 +187,13 @@ class EvalState:
     predict_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        model = None
-        if self.model is not None:
-            model = {
-                "uri": self.model.uri,
-                "sha256": self.model.sha256,
-                "trained_at": self.model.trained_at.isoformat(),
-                "features": list(self.model.features),
-            }
         return {
             "format": STATE_FORMAT,
             "first_ts": self.first_ts.isoformat(),
             "last_ts": None if self.last_ts is None else self.last_ts.isoformat(),
             "block": self.block,
             "block_bars": self.block_bars,
-            "model": model,
+            "model": None if self.model is None else self.model.to_json(),
             "ledger": None if self.ledger is None else self.ledger.to_json(),
             "first_row_ts": None if self.first_row_ts is None else self.first_row_ts.isoformat(),
             "n_retrains": self.n_retrains,
@@ -192,11 +218,7 @@ class EvalState:
             last_ts=ts(data.get("last_ts")),
             block=int(data["block"]),
             block_bars=int(data["block_bars"]),
-            model=None
-            if m is None
-            else ModelRef(
-                m["uri"], m["sha256"], datetime.fromisoformat(m["trained_at"]), tuple(m["features"])
-            ),
+            model=None if m is None else ModelRef.from_json(m),
             ledger=None if data.get("ledger") is None else LedgerState.from_json(data["ledger"]),
             first_row_ts=ts(data.get("first_row_ts")),
             n_retrains=int(data["n_retrains"]),
@@ -283,6 +305,19 @@ def block_seed(config_id: str, block: int, seed: int) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
+def change_bars(
+    timestamps: pd.DatetimeIndex, changes: Sequence[ScheduleChange]
+) -> dict[int, ScheduleChange]:
+    """The bar index each change takes effect at (the first bar after its ``after``); of
+    two changes on one bar the later-recorded one wins."""
+    out: dict[int, ScheduleChange] = {}
+    for c in changes:
+        i = int(timestamps.searchsorted(pd.Timestamp(c.after), side="right"))
+        if i < len(timestamps):
+            out[i] = c
+    return out
+
+
 def evaluate_config(
     config: ModelConfig,
     spec: ArchitectureSpec,
@@ -292,12 +327,14 @@ def evaluate_config(
     store: ArtifactStore | None = None,
     state: EvalState | None = None,
     loader: PipelineLoader | None = None,
+    changes: Sequence[ScheduleChange] = (),
 ) -> EvaluationResult:
     """Evaluate ``config`` on the bars after ``state`` (all bars when None); never raises
     (failures become a result). ``loader`` loads the current pipeline of a resumed state
-    (default: from ``store``)."""
+    and any model a change switches to (default: from ``store``). ``changes``: the
+    config's out-of-schedule block starts (those before the bars evaluated are past)."""
     try:
-        return _Run(config, spec, inputs, params, store, state, loader).run()
+        return _Run(config, spec, inputs, params, store, state, loader, changes).run()
     except Exception as exc:
         tb = traceback.format_exc(limit=6)
         return EvaluationResult(
@@ -320,8 +357,10 @@ class _Run:
         store: ArtifactStore | None,
         state: EvalState | None,
         loader: PipelineLoader | None,
+        changes: Sequence[ScheduleChange] = (),
     ) -> None:
         self.config = config
+        self.changes = changes
         self.spec = spec
         self.inputs = inputs
         self.params = params
@@ -373,15 +412,26 @@ class _Run:
         ret_rows: list[tuple[float, float, float, float]] = []
         ret_ts: list[int] = []
         first_row_ts = state.first_row_ts
+        forced = change_bars(timestamps, self.changes)
         for i in range(begin, T):
             if time.perf_counter() - started > p.time_budget_s:
                 raise TimeBudgetExceeded(
                     f"exceeded the time budget of {p.time_budget_s:g} s at bar "
                     f"{timestamps[i]:%Y-%m-%d} ({i - begin} of {T - begin} bars done)"
                 )
-            if block < 0 or block_bars >= block_length(self.config.config_id, block, p):
+            change = forced.get(i)
+            if change is not None and change.model is not None:
                 block, block_bars = block + 1, 0
-                fitted = self._fit(samples, names, assets, i, block, pipeline)
+                pipeline, model = self._load(change.model), change.model
+                self.notes.append(f"block {block} ({timestamps[i]:%Y-%m-%d}): switched model")
+            elif (
+                change is not None
+                or block < 0
+                or block_bars >= block_length(self.config.config_id, block, p)
+            ):
+                block, block_bars = block + 1, 0
+                warm = None if change is not None else pipeline
+                fitted = self._fit(samples, names, assets, i, block, warm)
                 if fitted is not None:
                     pipeline, model = fitted
                     n_retrains += 1
@@ -459,13 +509,14 @@ class _Run:
 
     # -- the pieces ---------------------------------------------------------------
     def _current_pipeline(self, state: EvalState) -> FittedPipeline | None:
-        if state.model is None:
-            return None
+        return None if state.model is None else self._load(state.model)
+
+    def _load(self, ref: ModelRef) -> FittedPipeline:
         if self.loader is not None:
-            return self.loader(state.model, self.spec)
+            return self.loader(ref, self.spec)
         if self.store is None:
             raise ValueError("resuming an evaluation needs the artifact store (or a loader)")
-        return load_pipeline(self.store, state.model, self.spec)
+        return load_pipeline(self.store, ref, self.spec)
 
     def _predict_bar(
         self, samples: SampleSpace, pipeline: FittedPipeline, assets: tuple[str, ...], t: int

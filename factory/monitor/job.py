@@ -21,11 +21,13 @@ evaluation filled for this data version (``[monitor] data_drift = false`` turns 
 check off; ``assess`` then lists it as skipped).
 
 Effects, all in one transaction per run: the verdicts in ``health_status``; on every
-change of state a ``health_change`` event with the reasons, and on a change to yellow or
-red a ``retrain_requested`` event (``mode`` "shadow" for yellow, "retrain" for red) —
-*a request only*: the evaluation engine does not act on it yet (it refits on its own
-schedule). Red live configs are then demoted out of cycle (:mod:`factory.monitor.demotion`),
-and the rating's health gate keeps them out of the next promotion cycles while red.
+change of state a ``health_change`` event with the reasons; and what the turn asks for
+(`factory.monitor.retrain`): a turn to red a forced refit at the config's next bar, a turn
+from green to yellow a shadow challenger — rows of ``retrains`` with a
+``retrain_requested`` event each (``mode`` "refit" or "shadow"). The evaluate job applies
+the refits; the ``challenge`` job runs the challengers (`factory.monitor.challenger`). Red
+live configs are then demoted out of cycle (:mod:`factory.monitor.demotion`), and the
+rating's health gate keeps them out of the next promotion cycles while red.
 """
 
 from __future__ import annotations
@@ -39,15 +41,18 @@ import numpy as np
 import pandas as pd
 
 from factory.app import App
+from factory.catalog import eval_params
 from factory.data.market import MarketData
 from factory.evaluation.inputs import compute_features
 from factory.monitor.alerts import Alert
 from factory.monitor.demotion import health_demotion
+from factory.monitor.retrain import Turn, retrain_requests
 from factory.storage import decisions
 from factory.storage.bars import load_market_data
 from factory.storage.events import EventRecord
 from factory.storage.health import HealthRow, load_health, promotion_bars, save_health
-from factory.storage.results import load_configs, signals_between
+from factory.storage.results import evaluation_states, load_configs, signals_between
+from factory.storage.retrains import RetrainRequest, load_retrains
 from features.frame import FeatureFrame
 from features.registry import get_feature_set
 from features.windows import forward_returns
@@ -172,6 +177,27 @@ def judge(
     return assess(predictions(baseline), predictions(recent), policy=policy, **drift)
 
 
+def request_event(request: RetrainRequest, key: str) -> EventRecord:
+    """The ``retrain_requested`` event of a stored request."""
+    what = (
+        "forced refit at the next bar"
+        if request.mode == "refit"
+        else "shadow challenger from the next bar"
+    )
+    return EventRecord(
+        kind="retrain_requested",
+        subject=request.config_id,
+        severity="warning",
+        message=f"{what} ({request.reason})",
+        detail={
+            "mode": request.mode,
+            "time_key": key,
+            "after": request.after_ts.isoformat(),
+            "reason": request.reason,
+        },
+    )
+
+
 def monitored_configs(active: Sequence[str], stored: dict[str, HealthRow]) -> list[str]:
     """The live set, then every other config whose stored state is not green."""
     rest = sorted(cid for cid, row in stored.items() if row.state != "green" and cid not in active)
@@ -212,6 +238,7 @@ def monitor_job(
     verdicts: list[Verdict] = []
     alerts: list[Alert] = []
     red: dict[str, tuple[str, ...]] = {}
+    turns: list[Turn] = []
     frames: dict[str, FeatureFrame | None] = {}
 
     def features_of(cid: str) -> FeatureFrame | None:
@@ -279,21 +306,7 @@ def monitor_job(
                 detail=detail,
             )
         )
-        if state in ("yellow", "red"):
-            mode = "retrain" if state == "red" else "shadow"
-            events.append(
-                EventRecord(
-                    kind="retrain_requested",
-                    subject=cid,
-                    severity="warning",
-                    message=(
-                        f"{mode} retrain requested (health {state}): {why}"
-                        if mode == "retrain"
-                        else f"shadow retrain requested (health yellow): {why}"
-                    ),
-                    detail={"mode": mode, **detail},
-                )
-            )
+        turns.append(Turn(cid, previous, state, reasons))
         if state == "red":
             alerts.append(
                 Alert(
@@ -303,7 +316,17 @@ def monitor_job(
                     detail=detail,
                 )
             )
-    save_health(db, rows, events, at=naive_now)
+    requests = retrain_requests(
+        turns,
+        evaluation_states(db, [t.config_id for t in turns]),
+        {r.config_id for r in load_retrains(db, statuses=("running",))},
+        bar=bar.to_pydatetime(),
+        eval_key=eval_params(settings).key,
+        refit_on_red=m.refit_on_red,
+        challenger_on_yellow=m.challenger_on_yellow,
+    )
+    events.extend(request_event(r, key) for r in requests)
+    save_health(db, rows, events, requests, at=naive_now)
     demotion_key = None
     if cycle is not None:
         demotion = health_demotion(active, red, now)

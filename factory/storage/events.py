@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 
 from factory.storage.database import Database, read_frame, table
 
@@ -28,6 +28,15 @@ def record_events(db: Database, events: Sequence[EventRecord], *, at: datetime) 
     """Append ``events`` (one transaction); returns how many were written."""
     if not events:
         return 0
+    with db.begin() as conn:
+        return insert_events(conn, events, at=at)
+
+
+def insert_events(conn: Connection, events: Sequence[EventRecord], *, at: datetime) -> int:
+    """Append ``events`` inside the caller's transaction (so they are stored with what
+    they report, or not at all); returns how many."""
+    if not events:
+        return 0
     rows = [
         {
             "at": at,
@@ -35,12 +44,13 @@ def record_events(db: Database, events: Sequence[EventRecord], *, at: datetime) 
             "subject": e.subject[:255],
             "severity": e.severity,
             "message": e.message,
-            "detail": None if e.detail is None else json.dumps(e.detail, sort_keys=True),
+            "detail": None
+            if e.detail is None
+            else json.dumps(e.detail, sort_keys=True, default=str),
         }
         for e in events
     ]
-    with db.begin() as conn:
-        conn.execute(insert(table("events")), rows)
+    conn.execute(insert(table("events")), rows)
     return len(rows)
 
 

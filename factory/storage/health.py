@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from factory.storage.database import Database, table, upsert
-from factory.storage.events import EventRecord
+from factory.storage.events import EventRecord, insert_events
+from factory.storage.retrains import RetrainRequest, insert_requests
 from factory.storage.schema import HealthStatus, Promotion, PromotionCycle, RatingSnapshot
 
 
@@ -43,11 +44,13 @@ def save_health(
     db: Database,
     rows: Sequence[HealthRow],
     events: Sequence[EventRecord] = (),
+    retrains: Sequence[RetrainRequest] = (),
     *,
     at: datetime | None = None,
 ) -> None:
-    """Insert or replace the verdicts of ``rows`` and append ``events`` (at ``at``) in one
-    transaction, so a state change and its event are stored together or not at all."""
+    """Insert or replace the verdicts of ``rows`` and append ``events`` and the retrain
+    requests (at ``at``) in one transaction, so a state change, its event and what it asks
+    for are stored together or not at all."""
     values = [
         {
             "config_id": r.config_id,
@@ -64,25 +67,11 @@ def save_health(
     update = ["state", "since", "checked_at", "time_key", "as_of", "reasons", "metrics"]
     with db.begin() as conn:
         upsert(conn, table("health_status"), values, keys=["config_id"], update=update)
-        if events:
+        if events or retrains:
             if at is None:
-                raise ValueError("events need a time (at=...)")
-            conn.execute(
-                insert(table("events")),
-                [
-                    {
-                        "at": at,
-                        "kind": e.kind,
-                        "subject": e.subject[:255],
-                        "severity": e.severity,
-                        "message": e.message,
-                        "detail": None
-                        if e.detail is None
-                        else json.dumps(e.detail, sort_keys=True, default=str),
-                    }
-                    for e in events
-                ],
-            )
+                raise ValueError("events and retrain requests need a time (at=...)")
+            insert_events(conn, events, at=at)
+            insert_requests(conn, retrains, at=at)
 
 
 def load_health(db: Database) -> dict[str, HealthRow]:

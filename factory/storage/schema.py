@@ -347,6 +347,38 @@ class BookState(Base):
     before_state: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class Retrain(Base):
+    """A retrain the health monitor asked for, and what became of it
+    (`factory.monitor.retrain`). ``refit`` (a config turned red): a forced block start at
+    the first bar after ``after_ts``, under ``eval_key``. ``shadow`` (turned yellow): a
+    challenger — the same config refitted at the first bar after ``after_ts`` and run
+    beside the champion without touching its record — compared on the next ``bars``
+    bars; if it wins, the champion switches to its model at the first bar after
+    ``swap_after_ts``."""
+
+    __tablename__ = "retrains"
+    __table_args__ = (Index("ix_retrains_config_status", "config_id", "status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    config_id: Mapped[str] = mapped_column(ForeignKey("configs.config_id"))
+    eval_key: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(8))  # refit | shadow
+    status: Mapped[str] = mapped_column(
+        String(12)
+    )  # pending|applied|running|won|lost|cancelled|failed
+    requested_at: Mapped[datetime] = mapped_column(DateTime)
+    requested_bar: Mapped[datetime] = mapped_column(DateTime)  # the monitor's bar
+    after_ts: Mapped[datetime] = mapped_column(DateTime)  # the config's last evaluated bar then
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text, nullable=True)  # challenger EvalState JSON
+    bars: Mapped[int] = mapped_column(Integer, default=0)  # challenger bars compared so far
+    champion_net: Mapped[float | None] = mapped_column(Double, nullable=True)
+    challenger_net: Mapped[float | None] = mapped_column(Double, nullable=True)
+    swap_after_ts: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    model: Mapped[str | None] = mapped_column(Text, nullable=True)  # ModelRef JSON swapped in
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class Run(Base):
     """One execution of a job for a time key; (job, time_key) is unique so jobs are
     idempotent and a restart resumes where it stopped."""

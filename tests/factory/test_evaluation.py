@@ -22,6 +22,8 @@ from factory.evaluation.engine import (
     EvalInputs,
     EvalParams,
     EvaluationResult,
+    ModelRef,
+    ScheduleChange,
     evaluate_config,
     retrain_offset,
 )
@@ -152,6 +154,7 @@ def _incremental(
     params: EvalParams,
     store: ArtifactStore,
     cuts: list[int],
+    changes: tuple[ScheduleChange, ...] = (),
 ) -> list[EvaluationResult]:
     """Evaluate on growing prefixes of ``data`` (ending at each cut, then all), each time
     resuming from the previous result's state and loading its pipeline from the store."""
@@ -164,7 +167,13 @@ def _incremental(
     for end in [*cuts, len(stamps)]:
         prefix = MarketData(data.bars.loc[data.bars.index.get_level_values(0) <= stamps[end - 1]])
         result = evaluate_config(
-            config, spec, build_inputs(prefix, fs), params, store=store, state=state
+            config,
+            spec,
+            build_inputs(prefix, fs),
+            params,
+            store=store,
+            state=state,
+            changes=changes,
         )
         assert result.status == "done", result.error
         state = result.state
@@ -207,6 +216,60 @@ def test_incremental_equals_full_bit_for_bit(market: MarketData, arch: str, tmp_
     assert all(n == 0 for bar, n in singles.items() if bar != second)
     fitted_at = {pd.Timestamp(ref.trained_at) for ref in full.artifacts}
     assert singles[second] == int(market.timestamps[second] in fitted_at)
+
+
+@pytest.mark.parametrize("arch", ["ridge", "lightgbm"])
+def test_schedule_changes_are_the_same_in_incremental_and_full_runs(
+    market: MarketData, arch: str, tmp_path: Path
+) -> None:
+    """A forced refit and a switch to another stored model (what the health monitor
+    decides, `factory.monitor.retrain`) start blocks at the bar after their ``after``: a
+    full evaluation given the same changes gives exactly the incremental one's signals
+    and returns, and both differ from the run without them from that bar on (only)."""
+    spec = registry.get(arch)
+    fs_name = "ohlcv"
+    fs = get_feature_set(fs_name)
+    config = tiny_config(spec, fs, lookback=_lookback(spec))
+    stamps = market.timestamps
+    # A donor model, fitted elsewhere (another config's artifact): what a won challenger is.
+    donor_store = ArtifactStore(tmp_path / "shared")
+    plain = evaluate_config(config, spec, build_inputs(market, fs), PARAMS, store=donor_store)
+    assert plain.status == "done" and plain.artifacts
+    donor = plain.artifacts[1]  # the block at bar 200
+    swap_model = ModelRef(donor.uri, donor.sha256, donor.trained_at, plain.state.model.features)  # type: ignore[union-attr]
+    refit_after, swap_after = stamps[233].to_pydatetime(), stamps[301].to_pydatetime()
+    changes = (ScheduleChange(refit_after), ScheduleChange(swap_after, swap_model))
+    full = evaluate_config(
+        config, spec, build_inputs(market, fs), PARAMS, store=donor_store, changes=changes
+    )
+    assert full.status == "done", full.error
+    parts = _incremental(
+        market, fs_name, arch, PARAMS, donor_store, [230, 234, 235, 302, 303, 350], changes
+    )
+    sig, ret = _concat(parts)
+    pd.testing.assert_frame_equal(sig, full.signals_frame(), check_exact=True)
+    pd.testing.assert_frame_equal(ret, full.returns_frame(), check_exact=True)
+    # The forced refit fitted a model at bar 234 (the first bar after 233), which the
+    # plain schedule (blocks at 150, 200, 250, ...) does not have; bar 234's part fitted it.
+    assert stamps[234] in {pd.Timestamp(a.trained_at) for a in full.artifacts}
+    assert stamps[234] not in {pd.Timestamp(a.trained_at) for a in plain.artifacts}
+    assert parts[2].n_retrains == 1  # the part ending at bar 234
+    # Up to bar 233 nothing changed; from bar 234 on the signals differ.
+    s_plain, s_full = plain.signals_frame(), full.signals_frame()
+    before = s_full.index <= stamps[233]
+    assert np.array_equal(s_plain[before].to_numpy(), s_full[before].to_numpy(), equal_nan=True)
+    assert not np.array_equal(
+        s_plain.loc[stamps[234] : stamps[249]].to_numpy(),
+        s_full.loc[stamps[234] : stamps[249]].to_numpy(),
+        equal_nan=True,
+    )
+    # The regular schedule restarts at each change: 234 + 50, and after the switch at
+    # bar 302 (no fit there) 302 + 50.
+    fitted = {pd.Timestamp(a.trained_at) for a in full.artifacts}
+    assert {stamps[284], stamps[352]} <= fitted and stamps[302] not in fitted
+    # The switched-to model predicts from bar 302: the part ending at bar 302 switched.
+    assert parts[3].state is not None and parts[3].state.model != swap_model
+    assert parts[4].state is not None and parts[4].state.model == swap_model
 
 
 def test_bars_before_the_first_model_are_no_track_record(

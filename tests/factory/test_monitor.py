@@ -19,17 +19,21 @@ import pytest
 from sqlalchemy import insert
 
 from factory.app import App
+from factory.catalog import eval_params
 from factory.data.importer import import_frame
 from factory.data.synth import synth_universe
+from factory.evaluation.engine import EvalState
 from factory.jobs import RatingInputs, compute_ratings, promote_job
 from factory.monitor.job import judge, monitor_job, realised_labels
 from factory.plan import ModelConfig
+from factory.settings import load_settings
 from factory.storage import decisions
 from factory.storage.bars import load_market_data
 from factory.storage.database import table
 from factory.storage.events import load_events
 from factory.storage.health import load_health
 from factory.storage.results import upsert_configs
+from factory.storage.retrains import load_retrains
 from features.frame import FeatureFrame
 from rating.health import HealthPolicy
 from rating.promotion import Decision, PromotionCycle
@@ -120,9 +124,34 @@ def live(workdir: Path, db_url: str) -> Iterator[App]:
     a.close()
 
 
+def _evaluated(app: App, cid: str, eval_key: str | None = None) -> EvalState:
+    """An evaluation record of ``cid`` up to the last bar, under ``eval_key`` (default:
+    the app's settings)."""
+    bars = load_market_data(app.db).timestamps
+    state = EvalState(first_ts=bars[0].to_pydatetime(), last_ts=bars[-1].to_pydatetime())
+    with app.db.begin() as conn:
+        conn.execute(
+            insert(table("evaluations")).values(
+                config_id=cid,
+                eval_key=eval_key or eval_params(app.settings).key,
+                status="done",
+                state=json.dumps(state.to_json()),
+                last_ts=state.last_ts,
+                n_retrains=0,
+                n_predictions=0,
+                fit_seconds=0.0,
+                predict_seconds=0.0,
+                attempts=0,
+                updated_at=datetime(2026, 1, 1),
+            )
+        )
+    return state
+
+
 def test_a_config_that_breaks_after_promotion_turns_red_and_is_demoted_out_of_cycle(
     live: App,
 ) -> None:
+    evaluated = _evaluated(live, BROKEN.config_id)
     out = monitor_job(live)
     states = {v.config_id: v.state for v in out.verdicts}
     assert states == {STEADY.config_id: "green", BROKEN.config_id: "red"}
@@ -144,8 +173,13 @@ def test_a_config_that_breaks_after_promotion_turns_red_and_is_demoted_out_of_cy
     detail = json.loads(changes["detail"].iloc[0])
     assert (detail["previous"], detail["state"]) == ("green", "red")
     assert detail["reasons"] == list(red.reasons)
+    # What the turn to red asks for: a forced refit after the config's last evaluated bar,
+    # stored with its event (the evaluate job applies it, `tests/scheduler/test_retrain.py`).
     requests = load_events(live.db, kind="retrain_requested")
-    assert [json.loads(d)["mode"] for d in requests["detail"]] == ["retrain"]
+    assert [json.loads(d)["mode"] for d in requests["detail"]] == ["refit"]
+    (row,) = load_retrains(live.db)
+    assert (row.config_id, row.mode, row.status) == (BROKEN.config_id, "refit", "pending")
+    assert row.after_ts == evaluated.last_ts and row.reason.startswith("health red: ")
     # Out of cycle: a demotion record, the rest of the live set kept.
     cycle = decisions.latest_cycle(live.db)
     assert cycle is not None and cycle.time_key == out.demotion_cycle
@@ -237,6 +271,9 @@ def test_a_fresh_config_within_max_lag_is_eligible(live: App) -> None:
 def test_factory_health_json_lists_each_config_verdict(live: App, workdir: Path) -> None:
     from tests.test_cli import run, run_json
 
+    # The command line runs with the default settings (a fresh shell): their evaluation key.
+    cli_key = eval_params(load_settings(None, db_url=live.settings.db_url)).key
+    _evaluated(live, BROKEN.config_id, cli_key)
     judged = run_json(workdir, "monitor", db_url=live.settings.db_url)
     assert {v["config_id"]: v["state"] for v in judged["verdicts"]} == {
         STEADY.config_id: "green",
@@ -251,12 +288,17 @@ def test_factory_health_json_lists_each_config_verdict(live: App, workdir: Path)
         (STEADY.config_id, "green", True),
     ]
     keys = {"config_id", "state", "live", "since", "checked_at", "as_of", "reasons", "metrics"}
-    assert all(set(c) == keys for c in configs)
+    assert all(set(c) == keys | {"retrain"} for c in configs)
+    # The red one's forced refit, waiting for the evaluate job; nothing for the green one.
+    retrain = configs[0]["retrain"]
+    assert (retrain["mode"], retrain["status"]) == ("refit", "pending")
+    assert retrain["reason"].startswith("health red: ") and configs[1]["retrain"] is None
     assert configs[0]["reasons"] and configs[1]["reasons"] == []
     assert configs[0]["as_of"].endswith("Z")
     assert isinstance(configs[0]["metrics"]["rmse_recent"], float)
     text = run(workdir, "health", db_url=live.settings.db_url).stdout
     assert "config health" in text and BROKEN.config_id in text and "red" in text
+    assert "refit after" in text and "pending" in text
 
 
 def test_judge_flags_features_that_drifted_between_the_windows() -> None:
