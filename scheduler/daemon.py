@@ -33,7 +33,8 @@ the next evaluate (refits) and by ``challenge`` (challengers), from the next bar
 
 Catch-up. The monitor is the one job with a key per *bar*: after downtime (or an import
 of several bars) it runs once for each bar after the last one it finished, oldest first,
-each judged as of its own bar (at most ``[monitor] catch_up_bars``, the newest), and stops
+each judged as of its own bar against the live set of that bar (at most ``[monitor]
+catch_up_bars``, the newest), and stops
 at the first failure so that keys are never finished out of order (`monitor_keys`). The
 other jobs deliberately do not replay missed keys: a rating snapshot or a promotion cycle
 for a past slot would be computed on today's data and back-dated, and a rebalance for a

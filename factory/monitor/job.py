@@ -1,8 +1,10 @@
 """The monitor job: health of the live set against each config's own validation baseline.
 
-For the bar ``as_of`` (time key ``monitor_key(as_of)``), every config in the live set —
-and every config whose stored state is still yellow or red, so that it can recover —
-is judged by :func:`rating.health.assess`:
+For the bar ``as_of`` (time key ``monitor_key(as_of)``), every config in the live set as
+it stood at that bar (`decisions.cycle_in_force`: a bar replayed after downtime is judged
+against the set that was live then, not one promoted later) — and every config whose
+stored state is still yellow or red, so that it can recover — is judged by
+:func:`rating.health.assess`:
 
 - **baseline**: its out-of-sample signals up to the last bar rated when it was last
   promoted (at most ``[monitor] baseline_bars`` bars) — the record it was promoted on;
@@ -26,8 +28,9 @@ change of state a ``health_change`` event with the reasons; and what the turn as
 from green to yellow a shadow challenger — rows of ``retrains`` with a
 ``retrain_requested`` event each (``mode`` "refit" or "shadow"). The evaluate job applies
 the refits; the ``challenge`` job runs the challengers (`factory.monitor.challenger`). Red
-live configs are then demoted out of cycle (:mod:`factory.monitor.demotion`), and the
-rating's health gate keeps them out of the next promotion cycles while red.
+configs of the *current* live set are then demoted out of cycle
+(:mod:`factory.monitor.demotion`), and the rating's health gate keeps them out of the next
+promotion cycles while red.
 """
 
 from __future__ import annotations
@@ -220,8 +223,9 @@ def monitor_job(
         data = load_market_data(db, assets=settings.data.assets or None)
     bar = pd.Timestamp(as_of) if as_of is not None else data.timestamps[-1]
     key = time_key or monitor_key(bar)
-    cycle = decisions.latest_cycle(db)
-    active = list(cycle.active) if cycle else []
+    cycle = decisions.latest_cycle(db)  # the live set now: what a demotion changes
+    in_force = decisions.cycle_in_force(db, bar.to_pydatetime())
+    active = list(in_force.active) if in_force else []  # the live set at ``bar``
     stored = load_health(db)
     configs = load_configs(db)
     known = set(configs.index)
@@ -329,8 +333,8 @@ def monitor_job(
     save_health(db, rows, events, requests, at=naive_now)
     demotion_key = None
     if cycle is not None:
-        demotion = health_demotion(active, red, now)
-        cycle_key = f"{key}/health"
+        demotion = health_demotion(list(cycle.active), red, now)
+        cycle_key = f"{key}{decisions.HEALTH_SUFFIX}"
         if demotion is not None and decisions.cycle_by_key(db, cycle_key) is None:
             decisions.save_cycle(db, demotion, time_key=cycle_key, snapshot_id=None)
             demotion_key = cycle_key

@@ -224,6 +224,38 @@ def latest_cycle(db: Database) -> CycleInfo | None:
         )
 
 
+HEALTH_SUFFIX = "/health"  # time key of a health demotion: "<monitor key of its bar>/health"
+
+
+def cycle_in_force(db: Database, bar: datetime) -> CycleInfo | None:
+    """The live set as it stood at ``bar``: the newest cycle decided on information up to
+    ``bar`` — a promotion cycle whose snapshot rated bars up to ``bar``, or a health
+    demotion judged at a bar up to ``bar``. A cycle whose bar is unknown (no snapshot, or
+    its snapshot pruned) counts as in force. None when no cycle qualifies."""
+    c, snap = PromotionCycle.__table__, RatingSnapshot.__table__
+    stmt = (
+        select(c.c.id, c.c.time_key, c.c.at, c.c.active, c.c.note, snap.c.as_of)
+        .outerjoin(snap, c.c.snapshot_id == snap.c.id)
+        .order_by(c.c.at.desc(), c.c.id.desc())
+    )
+    with db.begin() as conn:
+        for row in conn.execute(stmt):
+            decided_on = row.as_of if row.as_of is not None else _health_bar(row.time_key)
+            if decided_on is None or decided_on <= bar:
+                active = tuple(json.loads(row.active))
+                return CycleInfo(row.id, row.time_key, row.at, active, row.note)
+    return None
+
+
+def _health_bar(time_key: str) -> datetime | None:
+    if not time_key.endswith(HEALTH_SUFFIX):
+        return None
+    try:
+        return datetime.strptime(time_key.removesuffix(HEALTH_SUFFIX), "%Y-%m-%dT%H:%M")
+    except ValueError:
+        return None
+
+
 def cycle_decisions(db: Database, cycle_id: int) -> pd.DataFrame:
     t = Promotion.__table__
     with db.begin() as conn:

@@ -207,6 +207,50 @@ def test_demoting_the_whole_live_set_alerts_that_it_is_empty(live: App) -> None:
     assert cycle is not None and cycle.active == () and "live set is empty" in cycle.note
 
 
+def test_a_replayed_bar_is_judged_against_the_live_set_of_its_time(live: App) -> None:
+    """Catch-up after downtime judges an old bar against the set that was live then: a
+    later cycle (decided on bars after it) does not count; a demotion applies to the set
+    live now."""
+    bars = load_market_data(live.db).timestamps
+    live.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
+    with live.db.begin() as conn:
+        sid = conn.execute(
+            insert(table("rating_snapshots")).values(
+                time_key="later",
+                at=live.now().replace(tzinfo=None),
+                as_of=bars[-1].to_pydatetime(),
+                n_configs=0,
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+    only_steady = PromotionCycle(
+        at=live.now(),
+        decisions=(
+            Decision(STEADY.config_id, "kept", 1, 1.0, "kept"),
+            Decision(BROKEN.config_id, "demoted", None, None, "by hand"),
+        ),
+        skipped=(),
+        active=(STEADY.config_id,),
+        note="decided on the newest bar",
+    )
+    decisions.save_cycle(live.db, only_steady, time_key="later", snapshot_id=int(sid))
+    replayed = bars[-20].to_pydatetime()
+    in_force = decisions.cycle_in_force(live.db, replayed)
+    assert in_force is not None and in_force.time_key == "seed"
+    out = monitor_job(live, as_of=replayed)
+    # BROKEN was live at that bar, so it is judged (red), but it is not live now: no
+    # demotion record, the current cycle stands.
+    assert {v.config_id: v.state for v in out.verdicts} == {
+        STEADY.config_id: "green",
+        BROKEN.config_id: "red",
+    }
+    assert out.demotion_cycle is None
+    latest = decisions.latest_cycle(live.db)
+    assert latest is not None and latest.time_key == "later"
+    # Judged at the newest bar, only the set live now (and the stored red one) counts.
+    now = monitor_job(live, time_key="newest")
+    assert [v.config_id for v in now.verdicts] == [STEADY.config_id, BROKEN.config_id]
+
+
 def test_no_event_when_the_state_does_not_change(live: App) -> None:
     monitor_job(live)
     live.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]

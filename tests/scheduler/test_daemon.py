@@ -93,8 +93,17 @@ def test_each_job_runs_once_per_time_key(loop_app: App, caplog: pytest.LogCaptur
         at=a.now(),
     )
     results = tick(a, be)
-    assert ran(results) == {"evaluate": "done", "monitor": "done", "rebalance": "done"}
-    # The monitor catches up: once for each of the 3 new bars, oldest first.
+    assert ran(results) == {
+        "evaluate": "done",
+        "monitor": "done",
+        "challenge": "done",
+        "rebalance": "done",
+    }
+    # The monitor catches up: once for each of the 3 new bars, oldest first; the challenge
+    # job runs once, for the last bar.
+    assert [r.time_key for r in results if r.job == "challenge"] == [
+        monitor_key(load_market_data(a.db).timestamps[-1])
+    ]
     new_bars = sorted(load_market_data(a.db).timestamps)[-3:]
     assert [r.time_key for r in results if r.job == "monitor"] == [monitor_key(b) for b in new_bars]
     clock.advance(timedelta(days=1))
