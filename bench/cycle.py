@@ -100,6 +100,18 @@ def _cpu_seconds() -> float:
     return total
 
 
+def _rss_mib() -> tuple[float, float]:
+    """Resident memory (MiB) of this process and of its descendants (Ray processes)."""
+    me = psutil.Process()
+    kids = 0
+    for p in me.children(recursive=True):
+        try:
+            kids += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return me.memory_info().rss / 2**20, kids / 2**20
+
+
 @dataclass
 class Phase:
     wall: float = 0.0
@@ -258,6 +270,8 @@ def main() -> None:
                 + ("(steady state) " if i == 2 else "")
                 + line("", *cycles[-1])[2:]
             )
+        driver, ray_mib = _rss_mib()
+        print(f"   memory now: driver {driver:.0f} MiB, Ray processes {ray_mib:.0f} MiB (RSS)")
     finally:
         backend.shutdown()
 
@@ -286,6 +300,13 @@ def main() -> None:
     label = "measured"
     if args.sample:
         scale = len(plan) / len(configs)
+        last = cycles[-1] if cycles else (p_rep, p_ph)
+        for name, (rep, ph) in (("no retrain due", (p_rep, p_ph)), ("whole cycle", last)):
+            low = ph.wall + rep.task_seconds * (scale - 1) / W
+            print(
+                f"   ESTIMATE, {name} for the whole plan: {low:.1f} s (task time x {scale:.1f}, "
+                f"the driver's share as measured) to {ph.wall * scale:.1f} s (all x {scale:.1f})"
+            )
         predict_only *= scale
         cycle *= scale
         label = f"ESTIMATE: measured x {scale:.1f}, an upper bound (fixed costs scaled too)"
