@@ -212,10 +212,14 @@ def test_longest_first() -> None:
 @pytest.mark.xdist_group("ray")
 def test_ray_matches_serial_and_survives_a_crashing_worker(app: App) -> None:
     """Workers rebuild each architecture from its spec and give the same signals as the
-    in-process run; a worker that dies is recorded as a failed config."""
+    in-process run, also for a cycle's predict-only batches (which mix feature sets); a
+    worker that dies is recorded as a failed config."""
     configs = [
-        c for c in _plan(app) if c.architecture in ("lightgbm", "lstm") and c.feature_set == "ohlcv"
+        c
+        for c in _plan(app)
+        if c.architecture == "lightgbm" or (c.architecture == "lstm" and c.feature_set == "ohlcv")
     ]
+    assert len(configs) == 3 and len({c.feature_set for c in configs}) == 2
     crash = spec_from_class(Crashing)
     REGISTRY.add(crash)
     try:
@@ -223,13 +227,20 @@ def test_ray_matches_serial_and_survives_a_crashing_worker(app: App) -> None:
         backend = RayBackend(workers=2)
         try:
             report = _sweep(app, [*configs, dead], backend=backend)
+            last = load_market_data(app.db).timestamps[-1]
+            more = synth_universe(3, 602, seed=2, signal="planted").bars
+            import_frame(
+                app.db, more[more["timestamp"] > last], kind="bars", source="s", at=app.now()
+            )
+            cycle = _sweep(app, configs, backend=backend)
         finally:
             backend.shutdown()
-        assert (report.evaluated, report.failed) == (2, 1)
+        assert (report.evaluated, report.failed) == (3, 1)
         assert report.failures[0][0] == dead.config_id
+        assert (cycle.evaluated, cycle.failed) == (3, 0) and cycle.work["cold"] == 0
         ray_signals = {c.config_id: load_signals(app.db, c.config_id) for c in configs}
         serial = _sweep(app, configs, force=True)
-        assert serial.evaluated == 2
+        assert serial.evaluated == 3
         for c in configs:
             a, b = ray_signals[c.config_id], load_signals(app.db, c.config_id)
             # The serial backend pins one compute thread like a Ray worker: same bits.
