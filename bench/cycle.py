@@ -9,9 +9,8 @@ after a long one, the training windows being capped at ``train_window`` bars)::
 
     .venv/bin/python bench/cycle.py --start 2018-12-10
 
-needs one fit per config at least (an estimated 20-60 minutes on 2 quiet cores: the
-plan's configs are heavier than a stratified sample's); the figures in docs/scaling.md
-1.4 come from ``--sample 200 --start 2018-12-10`` (~9 minutes).
+needs one fit per config at least: ``--start 2018-12-21 --hold-back 3`` (a 3-bar
+backfill) took 22 minutes on 2 shared cores, the figures of docs/scaling.md 1.4.
 
 One Ray runtime serves the whole run, as in the daemon (`scheduler.daemon` keeps its
 backend between ticks): its start-up is timed on its own. The last ``--hold-back`` bars
