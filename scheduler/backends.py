@@ -52,6 +52,13 @@ class Outcome:
 class Backend(Protocol):
     name: str
 
+    @property
+    def slots(self) -> int:
+        """Tasks that run at once (workers)."""
+        ...
+
+    def warm_up(self, fn: Callable[..., Any], *args: Any) -> None: ...
+
     def put(self, obj: Any) -> Any: ...
 
     def submit(self, tag: Any, fn: Callable[..., Any], *args: Any) -> None: ...
@@ -65,9 +72,13 @@ class SerialBackend:
     """Runs each task in-process, in submission order, when results are iterated."""
 
     name = "serial"
+    slots = 1
 
     def __init__(self) -> None:
         self._queue: list[tuple[Any, Callable[..., Any], tuple[Any, ...]]] = []
+
+    def warm_up(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Nothing to do: tasks run in this process, which imports what they need."""
 
     def put(self, obj: Any) -> Any:
         return obj
@@ -149,6 +160,22 @@ class RayBackend:
         self._slots = max(1, int(ray.cluster_resources().get("CPU", workers)))
         self._pending: dict[Any, tuple[Any, float]] = {}  # ref -> (tag, submitted at)
         self._running_since: dict[Any, float] = {}
+        self._warming: list[Any] = []  # refs of the warm-up tasks (never waited for)
+
+    @property
+    def slots(self) -> int:
+        """CPUs of the runtime: tasks that run at once."""
+        return self._slots
+
+    def warm_up(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` once in each of `slots` worker processes, in the background,
+        the first time only (later calls do nothing): a fresh worker spends seconds on
+        imports (torch alone 2-4 s) before its first task, and this lets it do them while
+        the driver is still loading data and building inputs. Nobody waits for these
+        tasks; their errors are ignored (the real task then imports what it needs)."""
+        if self._warming:
+            return
+        self._warming = [self._remote.remote(fn, *args) for _ in range(self._slots)]
 
     def put(self, obj: Any) -> Any:
         return self._ray.put(obj)
@@ -188,9 +215,10 @@ class RayBackend:
                         )
 
     def shutdown(self) -> None:
-        for ref in list(self._pending):
+        for ref in [*self._pending, *self._warming]:
             self._ray.cancel(ref, force=True)
         self._pending.clear()
+        self._warming.clear()
         self._running_since.clear()
         if self._started:
             self._ray.shutdown()

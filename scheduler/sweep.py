@@ -15,15 +15,20 @@ only executes. Per config, `plan_work` decides from its stored record:
 
 Execution: the shared inputs are built once per feature set and put into the object
 store; cold and refit configs are one task each, longest first; predict-only configs
-travel in batches (many configs per task) so that scheduling overhead does not dominate
-a daily cycle, and workers keep loaded pipelines in memory between tasks. The driver is
-the only writer and stores results in batches (one transaction each).
+travel in batches, about one per worker (`batches`: ``backend.slots`` of them, each with
+the same mix of architectures), submitted after the refits so that they fill the workers
+the refits leave free. A daily cycle is therefore a handful of tasks whatever the pool's
+size, and scheduling overhead does not dominate it. Workers keep loaded pipelines in
+memory between tasks (`_cached_loader`). The driver is the only writer and stores
+results in batches (one transaction each).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -67,7 +72,7 @@ from features.registry import get_feature_set
 from scheduler.backends import Backend
 
 Work = Literal["cold", "refit", "predict"]
-PREDICT_BATCH = 24  # predict-only configs per task
+PREDICT_BATCH_MAX = 500  # most predict-only configs in one task (more -> more batches)
 WRITE_BATCH = 32  # results per database transaction
 
 
@@ -132,16 +137,23 @@ def order_by_cost(
     return sorted(configs, key=lambda c: (-estimated_cost(c, states.get(c.config_id)), c.config_id))
 
 
-def batches(items: Sequence[ModelConfig], size: int) -> list[list[ModelConfig]]:
-    """Predict-only configs grouped by feature set (one shared input per task), at most
-    ``size`` per batch, in a stable order."""
-    by_fs: dict[str, list[ModelConfig]] = defaultdict(list)
-    for c in sorted(items, key=lambda c: (c.feature_set, c.config_id)):
-        by_fs[c.feature_set].append(c)
-    out: list[list[ModelConfig]] = []
-    for group in by_fs.values():
-        out.extend(group[i : i + size] for i in range(0, len(group), size))
-    return out
+def batches(
+    items: Sequence[ModelConfig], slots: int, max_size: int = PREDICT_BATCH_MAX
+) -> list[list[ModelConfig]]:
+    """Predict-only configs split into ``slots`` batches (one per worker; a multiple of
+    ``slots`` when a batch would exceed ``max_size``), never more batches than configs.
+
+    Configs are sorted by (architecture, feature set, id) and dealt round robin, so every
+    batch gets about the same number of configs of each architecture: loading and
+    predicting costs differ by architecture (an RL policy takes longer to load than a
+    ridge), and this keeps the batches' durations close without timings. A batch mixes
+    feature sets; its task receives the inputs of each one it uses. Deterministic."""
+    if not items:
+        return []
+    slots = max(1, slots)
+    k = min(len(items), slots * max(1, math.ceil(len(items) / (slots * max(1, max_size)))))
+    ordered = sorted(items, key=lambda c: (c.architecture, c.feature_set, c.config_id))
+    return [ordered[i::k] for i in range(k)]
 
 
 # -- what workers run ------------------------------------------------------------------
@@ -182,6 +194,29 @@ def _task(
     """What a worker runs: one or more configs on the same inputs. The spec travels with
     the job and the worker rebuilds the class from its entry-point string: nothing relies
     on the driver's registry. Returns each result with its seconds."""
+    return _evaluate_jobs(jobs, lambda _name: inputs, params, artifact_root)
+
+
+def _batch_task(
+    jobs: list[_Job],
+    params: EvalParams,
+    artifact_root: str,
+    feature_sets: tuple[str, ...],
+    *inputs: EvalInputs,
+) -> list[tuple[EvaluationResult, float]]:
+    """A batch of predict-only configs over several feature sets: ``inputs[i]`` are the
+    inputs of ``feature_sets[i]`` (top-level arguments, so Ray resolves each from the
+    object store)."""
+    by_name = dict(zip(feature_sets, inputs, strict=True))
+    return _evaluate_jobs(jobs, by_name.__getitem__, params, artifact_root)
+
+
+def _evaluate_jobs(
+    jobs: list[_Job],
+    inputs_of: Callable[[str], EvalInputs],
+    params: EvalParams,
+    artifact_root: str,
+) -> list[tuple[EvaluationResult, float]]:
     store = ArtifactStore(artifact_root)
     loader = _cached_loader(store)
     out = []
@@ -190,7 +225,7 @@ def _task(
         result = evaluate_config(
             job.config,
             job.spec,
-            inputs,
+            inputs_of(job.config.feature_set),
             params,
             store=store,
             state=job.state,
@@ -199,6 +234,20 @@ def _task(
         )
         out.append((result, time.perf_counter() - t0))
     return out
+
+
+def _warm_worker(entry_points: tuple[str, ...], uses_torch: bool) -> None:
+    """Import what this sweep's tasks will need: the architectures' modules (cheap: they
+    import their libraries lazily) and, when a deep or RL config is pending, torch and
+    ``torch._dynamo`` (which torch's optimizers import on first use): 4-5 s in a fresh
+    process, measured. Run once per worker by `Backend.warm_up`."""
+    from architectures.registry import load_entry_point
+
+    for entry in entry_points:
+        with contextlib.suppress(Exception):  # the real task reports it
+            load_entry_point(entry)
+    if uses_torch:
+        import torch._dynamo  # noqa: F401  (binds torch; imported for its side effect)
 
 
 # -- the sweep -------------------------------------------------------------------------
@@ -241,6 +290,12 @@ def run_sweep(
         if w is not None:
             work[c.config_id] = w
     pending = [c for c in configs if c.config_id in work]
+    specs = [registry.get(c.architecture, c.arch_version) for c in pending]
+    backend.warm_up(
+        _warm_worker,
+        tuple(sorted({s.entry_point for s in specs})),
+        any(s.family in ("deep", "rl") for s in specs),
+    )
     skipped = len(configs) - len(pending)
     skipped_failed = sum(
         1
@@ -262,21 +317,22 @@ def run_sweep(
         return _Job(c, spec, resume, changes.get(c.config_id, ()))
 
     heavy = order_by_cost([c for c in pending if work[c.config_id] != "predict"], states)
-    light = batches([c for c in pending if work[c.config_id] == "predict"], PREDICT_BATCH)
+    light = batches([c for c in pending if work[c.config_id] == "predict"], backend.slots)
     by_id = {c.config_id: c for c in pending}
     for c in heavy:
         backend.submit(
             (c.config_id,), _task, [job(c)], handles[c.feature_set], params, artifact_root
         )
     for group in light:
-        tag = tuple(c.config_id for c in group)
+        names = tuple(sorted({c.feature_set for c in group}))
         backend.submit(
-            tag,
-            _task,
+            tuple(c.config_id for c in group),
+            _batch_task,
             [job(c) for c in group],
-            handles[group[0].feature_set],
             params,
             artifact_root,
+            names,
+            *(handles[n] for n in names),
         )
 
     evaluated = failed = 0

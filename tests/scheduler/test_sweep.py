@@ -107,17 +107,55 @@ def test_plan_work() -> None:
     assert plan_work(dead, "k1", day, params, now, retry_failed=True) == "cold"
 
 
-def test_predict_only_work_is_batched_by_feature_set() -> None:
-    lgb = registry.get("lightgbm")
+def test_predict_only_work_is_one_batch_per_worker_with_the_same_mix() -> None:
+    lgb, ppo = registry.get("lightgbm"), registry.get("ppo")
     configs = [
-        ModelConfig(lgb.name, 1, lgb.family, lb, fs, 1)
+        ModelConfig(spec.name, 1, spec.family, lb, fs, 1)
+        for spec in (lgb, ppo)
         for fs in ("ohlcv", "momentum")
         for lb in range(5, 12)
-    ]
-    groups = batches(configs, 3)
-    assert [len(g) for g in groups] == [3, 3, 1, 3, 3, 1]
-    assert all(len({c.feature_set for c in g}) == 1 for g in groups)
+    ]  # 28 configs: 14 lightgbm, 14 ppo
+    groups = batches(configs, 2)
+    assert [len(g) for g in groups] == [14, 14]
+    # Each batch gets half of each architecture (and mixes feature sets).
+    for g in groups:
+        assert sum(c.architecture == "ppo" for c in g) == 7
+        assert {c.feature_set for c in g} == {"ohlcv", "momentum"}
     assert sorted(c.config_id for g in groups for c in g) == sorted(c.config_id for c in configs)
+    assert batches(list(reversed(configs)), 2) == groups  # deterministic, order-free
+    # Never more batches than configs; a multiple of the workers when a batch is capped.
+    assert [len(g) for g in batches(configs[:3], 8)] == [1, 1, 1]
+    assert [len(g) for g in batches(configs, 2, max_size=5)] == [5, 5, 5, 5, 4, 4]
+    assert batches([], 4) == []
+
+
+def test_daily_cycles_through_batches_equal_a_full_evaluation(app: App) -> None:
+    """Five cycles of one new bar each (predict-only configs in one batch that mixes
+    feature sets and architectures, refits where a block starts) store the same bits as
+    one full evaluation over the same bars."""
+    configs = [c for c in _plan(app) if c.architecture in ("lightgbm", "arima", "ridge")]
+    assert len({c.feature_set for c in configs}) > 1
+    _sweep(app, configs)
+    more = synth_universe(3, 605, seed=2, signal="planted").bars
+    stamps = sorted(more["timestamp"].unique())[-5:]
+    work: dict[str, int] = {"predict": 0, "refit": 0}
+    for ts in stamps:
+        import_frame(app.db, more[more["timestamp"] == ts], kind="bars", source="s", at=app.now())
+        report = _sweep(app, configs)
+        assert report.evaluated == len(configs) and report.failed == 0
+        for k in work:
+            work[k] += report.work[k]
+    assert work["predict"] > 0
+    incremental = {c.config_id: load_signals(app.db, c.config_id) for c in configs}
+    returns = load_returns(app.db)
+    full = _sweep(app, configs, force=True)
+    assert full.work["cold"] == len(configs)
+    for c in configs:
+        a, b = incremental[c.config_id], load_signals(app.db, c.config_id)
+        assert a.shape == b.shape and np.array_equal(a.to_numpy(), b.to_numpy(), equal_nan=True)
+    again = load_returns(app.db)
+    assert returns.shape == again.shape
+    assert np.array_equal(returns.to_numpy(), again.to_numpy(), equal_nan=True)
 
 
 def test_a_failing_config_is_recorded_and_the_sweep_goes_on(app: App) -> None:
@@ -174,10 +212,14 @@ def test_longest_first() -> None:
 @pytest.mark.xdist_group("ray")
 def test_ray_matches_serial_and_survives_a_crashing_worker(app: App) -> None:
     """Workers rebuild each architecture from its spec and give the same signals as the
-    in-process run; a worker that dies is recorded as a failed config."""
+    in-process run, also for a cycle's predict-only batches (which mix feature sets); a
+    worker that dies is recorded as a failed config."""
     configs = [
-        c for c in _plan(app) if c.architecture in ("lightgbm", "lstm") and c.feature_set == "ohlcv"
+        c
+        for c in _plan(app)
+        if c.architecture == "lightgbm" or (c.architecture == "lstm" and c.feature_set == "ohlcv")
     ]
+    assert len(configs) == 3 and len({c.feature_set for c in configs}) == 2
     crash = spec_from_class(Crashing)
     REGISTRY.add(crash)
     try:
@@ -185,13 +227,20 @@ def test_ray_matches_serial_and_survives_a_crashing_worker(app: App) -> None:
         backend = RayBackend(workers=2)
         try:
             report = _sweep(app, [*configs, dead], backend=backend)
+            last = load_market_data(app.db).timestamps[-1]
+            more = synth_universe(3, 602, seed=2, signal="planted").bars
+            import_frame(
+                app.db, more[more["timestamp"] > last], kind="bars", source="s", at=app.now()
+            )
+            cycle = _sweep(app, configs, backend=backend)
         finally:
             backend.shutdown()
-        assert (report.evaluated, report.failed) == (2, 1)
+        assert (report.evaluated, report.failed) == (3, 1)
         assert report.failures[0][0] == dead.config_id
+        assert (cycle.evaluated, cycle.failed) == (3, 0) and cycle.work["cold"] == 0
         ray_signals = {c.config_id: load_signals(app.db, c.config_id) for c in configs}
         serial = _sweep(app, configs, force=True)
-        assert serial.evaluated == 2
+        assert serial.evaluated == 3
         for c in configs:
             a, b = ray_signals[c.config_id], load_signals(app.db, c.config_id)
             # The serial backend pins one compute thread like a Ray worker: same bits.
