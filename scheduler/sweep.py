@@ -290,12 +290,13 @@ def run_sweep(
         if w is not None:
             work[c.config_id] = w
     pending = [c for c in configs if c.config_id in work]
-    specs = [registry.get(c.architecture, c.arch_version) for c in pending]
-    backend.warm_up(
-        _warm_worker,
-        tuple(sorted({s.entry_point for s in specs})),
-        any(s.family in ("deep", "rl") for s in specs),
-    )
+    if pending:  # warm-up runs once per backend: spend it on a sweep with work
+        specs = [registry.get(c.architecture, c.arch_version) for c in pending]
+        backend.warm_up(
+            _warm_worker,
+            tuple(sorted({s.entry_point for s in specs})),
+            any(s.family in ("deep", "rl") for s in specs),
+        )
     skipped = len(configs) - len(pending)
     skipped_failed = sum(
         1

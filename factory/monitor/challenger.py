@@ -39,6 +39,7 @@ from factory.evaluation.inputs import build_inputs
 from factory.monitor.retrain import Comparison, complete_record, extend, window_bars
 from factory.plan import ModelConfig
 from factory.storage.bars import load_market_data
+from factory.storage.database import Database
 from factory.storage.events import EventRecord, insert_events
 from factory.storage.results import EvaluationState, evaluation_states, load_returns
 from factory.storage.retrains import ChallengerUpdate, RetrainRow, load_retrains, save_challengers
@@ -87,7 +88,6 @@ def challenge_job(
     inputs: dict[str, EvalInputs] = {}
     updates: list[ChallengerUpdate] = []
     events: list[EventRecord] = []
-    champions = load_returns(db, ids=[r.config_id for r in shadows]) if shadows else None
     for row in shadows:
         config = pool.get(row.config_id)
         if row.eval_key != params.key or config is None or row.state is None:
@@ -119,7 +119,7 @@ def challenge_job(
             updates.append(_closed(row, "failed", now, first))
             events.append(_event(row, "challenger_failed", f"challenger failed: {first}", "error"))
             continue
-        update, event = _advance(row, result, data.timestamps, champions, states, n, now)
+        update, event = _advance(row, result, data.timestamps, states, n, now, db)
         updates.append(update)
         if event is not None:
             events.append(event)
@@ -150,21 +150,21 @@ def _advance(
     row: RetrainRow,
     result: EvaluationResult,
     timestamps: pd.DatetimeIndex,
-    champions: pd.DataFrame | None,
     states: dict[str, EvaluationState],
     n: int,
     now: datetime,
+    db: Database,
 ) -> tuple[ChallengerUpdate, EventRecord | None]:
-    """The challenger's new bars counted into its window; decided when complete."""
+    """The challenger's new bars counted into its window; decided when complete (only
+    then is the champion's record read)."""
     window = window_bars(timestamps, row.after_ts, n)
     net = result.returns_frame()["net"]
     challenger_net, bars = extend(row.challenger_net or 0.0, row.bars, net, window)
     running = ChallengerUpdate(row.id, "running", result.state, bars, challenger_net=challenger_net)
     if bars < n:
         return running, None
-    champion = pd.Series(dtype=float)
-    if champions is not None and row.config_id in champions:
-        champion = champions[row.config_id]
+    champions = load_returns(db, ids=[row.config_id])
+    champion = champions.get(row.config_id, pd.Series(dtype=float))
     champion_net = complete_record(champion, window)
     champion_state = states.get(row.config_id)
     if champion_net is None or champion_state is None or champion_state.last_ts is None:

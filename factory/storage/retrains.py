@@ -66,25 +66,6 @@ class RetrainRow:
     decided_at: datetime | None
     note: str | None
 
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON (``factory health --format json``); no challenger state."""
-        return {
-            "id": self.id,
-            "config_id": self.config_id,
-            "mode": self.mode,
-            "status": self.status,
-            "requested_at": self.requested_at.isoformat(),
-            "requested_bar": self.requested_bar.isoformat(),
-            "after": self.after_ts.isoformat(),
-            "reason": self.reason,
-            "bars": self.bars,
-            "champion_net": self.champion_net,
-            "challenger_net": self.challenger_net,
-            "swap_after": None if self.swap_after_ts is None else self.swap_after_ts.isoformat(),
-            "decided_at": None if self.decided_at is None else self.decided_at.isoformat(),
-            "note": self.note,
-        }
-
 
 @dataclass(frozen=True)
 class ChallengerUpdate:
